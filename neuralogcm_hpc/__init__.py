@@ -1,0 +1,1 @@
+"""neuralogcm_hpc: distributed, differentiable, hybrid ocean GCM in JAX."""

@@ -1,0 +1,76 @@
+"""Which process this is: rank, size and the communicators, with or without MPI."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+
+# Launchers export the world size before Python starts; reading it first lets a
+# single-process run (laptop, GPU image without mpi4jax) skip importing MPI at all.
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class ParallelContext:
+    """This process's place in the job.
+
+    ``jax_comm`` is a clone of COMM_WORLD reserved for mpi4jax inside jitted code;
+    ``host_comm`` is a second clone for mpi4py calls on the host (error agreement,
+    broadcasts). Mixing the two kinds of call on one communicator can deadlock.
+    Both are None in a single-process run.
+    """
+
+    rank: int
+    size: int
+    jax_comm: object | None
+    host_comm: object | None
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def any_rank(self, flag: bool) -> bool:
+        """True on every rank if ``flag`` is true on any rank (host-side, blocking)."""
+        if self.host_comm is None:
+            return flag
+        from mpi4py import MPI
+
+        return bool(self.host_comm.allreduce(bool(flag), op=MPI.LOR))
+
+    def bcast(self, value):
+        """Rank 0's ``value`` on every rank (host-side, picklable builtins only)."""
+        if self.host_comm is None:
+            return value
+        return self.host_comm.bcast(value, root=0)
+
+    def barrier(self) -> None:
+        if self.host_comm is not None:
+            self.host_comm.Barrier()
+
+
+def _launched_size() -> int | None:
+    for name in _SIZE_VARIABLES:
+        value = os.environ.get(name)
+        if value and value.isdigit():
+            return int(value)
+    return None
+
+
+@functools.cache
+def get_context() -> ParallelContext:
+    """The process's context; MPI is imported only when the job has several ranks."""
+    launched = _launched_size()
+    if launched is None or launched == 1:
+        return ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
+    from mpi4py import MPI
+
+    world = MPI.COMM_WORLD
+    if world.Get_size() == 1:  # e.g. SLURM_NTASKS set, but started without srun
+        return ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
+    return ParallelContext(
+        rank=world.Get_rank(),
+        size=world.Get_size(),
+        jax_comm=world.Clone(),
+        host_comm=world.Clone(),
+    )
