@@ -1,0 +1,257 @@
+"""Typed, frozen configuration tree with units, one-line docs and validation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    """A configuration value that is missing, unknown or out of range."""
+
+
+def setting(default, doc: str, units: str = "", choices: tuple = ()):
+    """A config field with its one-line doc, units and (optional) allowed values."""
+    return dataclasses.field(
+        default=default, metadata={"doc": doc, "units": units, "choices": choices}
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class GridConfig:
+    kind: str = setting(
+        "beta_plane", "horizontal grid geometry", choices=("beta_plane", "sphere")
+    )
+    nx: int = setting(360, "cells along x (longitude)")
+    ny: int = setting(180, "cells along y (latitude)")
+    nz: int = setting(1, "vertical levels (1 = shallow water)")
+    dx: float = setting(5e3, "cell width on a beta plane", "m")
+    dy: float = setting(5e3, "cell height on a beta plane", "m")
+    lon_west: float = setting(0.0, "western edge on the sphere", "degree_east")
+    lon_east: float = setting(360.0, "eastern edge on the sphere", "degree_east")
+    lat_south: float = setting(-80.0, "southern edge on the sphere", "degree_north")
+    lat_north: float = setting(80.0, "northern edge on the sphere", "degree_north")
+    depth: float = setting(100.0, "resting depth of a flat-bottom ocean", "m")
+    periodic_x: bool = setting(True, "periodic along x (zonally periodic ocean)")
+    periodic_y: bool = setting(False, "periodic along y (else walls north/south)")
+    halo: int = setting(2, "halo width in cells; must cover the widest stencil")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecompositionConfig:
+    px: int = setting(0, "tiles along x; 0 chooses px x py from the rank count")
+    py: int = setting(0, "tiles along y; 0 chooses px x py from the rank count")
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeConfig:
+    dt: float = setting(60.0, "model time step", "s")
+    steps: int = setting(100, "model steps to run (overridden by --steps/--days)")
+    steps_per_call: int = setting(
+        50, "model steps fused into one jitted call (fewer host round trips)"
+    )
+    integrator: str = setting(
+        "rk3", "time integrator", choices=("euler", "heun", "ab2", "rk3", "rk4")
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class PhysicsConfig:
+    mode: str = setting(
+        "tracer_diffusion",
+        "equations solved",
+        choices=("tracer_diffusion", "shallow_water", "primitive"),
+    )
+    gravity: float = setting(9.81, "gravitational acceleration", "m s-2")
+    f0: float = setting(1e-4, "Coriolis parameter at the reference latitude", "s-1")
+    beta: float = setting(2e-11, "meridional gradient of f on a beta plane", "m-1 s-1")
+    viscosity: float = setting(100.0, "horizontal Laplacian viscosity", "m2 s-1")
+    diffusivity: float = setting(100.0, "horizontal tracer diffusivity", "m2 s-1")
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputConfig:
+    path: str = setting("", "output Zarr store; empty = no output")
+    every: int = setting(0, "steps between snapshots; 0 = only the final state")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    dir: str = setting("", "checkpoint directory; empty = no checkpoints")
+    every: int = setting(0, "steps between checkpoints; 0 = only at the end")
+    keep: int = setting(2, "newest checkpoints kept; older ones are deleted")
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    case: str = setting("tracer_diffusion", "named case the defaults came from")
+    precision: str = setting(
+        "float64", "floating-point precision", choices=("float64", "float32")
+    )
+    seed: int = setting(0, "seed of the run's PRNG key")
+    grid: GridConfig = dataclasses.field(default_factory=GridConfig)
+    decomposition: DecompositionConfig = dataclasses.field(
+        default_factory=DecompositionConfig
+    )
+    time: TimeConfig = dataclasses.field(default_factory=TimeConfig)
+    physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
+    output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
+    checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+
+    def replace(self, **changes) -> Config:
+        """A copy with dotted keys changed, e.g. ``replace(**{"grid.nx": 64})``."""
+        return from_dict(_merge(to_dict(self), _nest(changes)))
+
+    def to_json(self) -> str:
+        return json.dumps(to_dict(self), sort_keys=True)
+
+
+# -- conversion and validation -----------------------------------------------
+def to_dict(config) -> dict[str, Any]:
+    return dataclasses.asdict(config)
+
+
+def from_dict(data: dict[str, Any], cls: type = Config, where: str = "") -> Any:
+    """Build a config, rejecting unknown keys and values of the wrong type."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a table, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {', '.join(_dotted(where, k) for k in unknown)}; "
+            f"known keys: {', '.join(_dotted(where, k) for k in fields)}"
+        )
+    values = {}
+    for name, value in data.items():
+        hint, key = hints[name], _dotted(where, name)
+        if dataclasses.is_dataclass(hint):
+            values[name] = from_dict(value, hint, key)
+        else:
+            values[name] = _coerce(value, hint, key, fields[name].metadata)
+    return cls(**values)
+
+
+def _coerce(value, hint: type, key: str, meta) -> Any:
+    if hint is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            value = value.lower() == "true"
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key} must be true or false, got {value!r}")
+    elif hint is int:
+        if isinstance(value, str):
+            value = _parse_number(value, int, key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
+    elif hint is float:
+        if isinstance(value, str):
+            value = _parse_number(value, float, key)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{key} must be a number, got {value!r}")
+        value = float(value)
+    elif hint is str and not isinstance(value, str):
+        raise ConfigError(f"{key} must be a string, got {value!r}")
+    choices = meta.get("choices", ())
+    if choices and value not in choices:
+        raise ConfigError(f"{key} = {value!r} is not one of {', '.join(choices)}")
+    return value
+
+
+def _parse_number(text: str, kind: type, key: str):
+    try:
+        return kind(text)
+    except ValueError:
+        raise ConfigError(f"{key} must be a {kind.__name__}, got {text!r}") from None
+
+
+def _dotted(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        parts = dotted.split(".")
+        node = nested
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def _merge(base: dict, changes: dict) -> dict:
+    merged = dict(base)
+    for key, value in changes.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            merged[key] = _merge(base[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, str]:
+    """``["grid.nx=64", ...]`` -> ``{"grid.nx": "64"}``; values stay text."""
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    """A TOML or YAML config file as a nested dict (YAML through the safe loader)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            return tomllib.loads(text)
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            return yaml.safe_load(text) or {}
+    except (tomllib.TOMLDecodeError, ValueError) as error:
+        raise ConfigError(f"cannot parse {path}: {error}") from None
+    raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+
+
+def validate(config: Config) -> Config:
+    """Cross-field checks that a single field's type cannot express."""
+    g, t = config.grid, config.time
+    checks = [
+        (
+            g.nx >= 1 and g.ny >= 1 and g.nz >= 1,
+            "grid.nx, grid.ny, grid.nz must be >= 1",
+        ),
+        (g.halo >= 1, "grid.halo must be >= 1"),
+        (g.dx > 0 and g.dy > 0, "grid.dx and grid.dy must be positive"),
+        (g.depth > 0, "grid.depth must be positive"),
+        (
+            -90 <= g.lat_south < g.lat_north <= 90,
+            "need -90 <= lat_south < lat_north <= 90",
+        ),
+        (g.lon_west < g.lon_east, "grid.lon_west must be below grid.lon_east"),
+        (t.dt > 0, "time.dt must be positive"),
+        (t.steps >= 0, "time.steps must be >= 0"),
+        (t.steps_per_call >= 1, "time.steps_per_call must be >= 1"),
+        (config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1"),
+        (
+            config.output.every >= 0 and config.checkpoint.every >= 0,
+            "output.every and checkpoint.every must be >= 0",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+    d = config.decomposition
+    if (d.px == 0) != (d.py == 0) or d.px < 0 or d.py < 0:
+        raise ConfigError("set both decomposition.px and .py, or neither (0 = auto)")
+    return config
