@@ -39,6 +39,12 @@ class GridConfig:
     periodic_x: bool = setting(True, "periodic along x (zonally periodic ocean)")
     periodic_y: bool = setting(False, "periodic along y (else walls north/south)")
     halo: int = setting(2, "halo width in cells; must cover the widest stencil")
+    dz_surface: float = setting(
+        0.0,
+        "top level thickness; levels grow geometrically below it to the deepest "
+        "bathymetry (0 = nz equal levels)",
+        "m",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
