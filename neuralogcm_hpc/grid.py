@@ -177,7 +177,11 @@ def build_grid(
     # one extra ring so the face masks of the outermost halo cells see their
     # west/south neighbour; it is cropped after the masks are formed
     depth1 = _tile_with_halo(
-        np.where(bathymetry > 0, bathymetry, 0.0), d, rank, h + 1, g.periodic_x,
+        np.where(bathymetry > 0, bathymetry, 0.0),
+        d,
+        rank,
+        h + 1,
+        g.periodic_x,
         g.periodic_y,
     )
     depth, wet1 = depth1[1:-1, 1:-1], depth1 > 0
@@ -196,21 +200,35 @@ def build_grid(
     ix = np.arange(x0_idx, x0_idx + d.tile_nx)
     iy = np.arange(y0_idx, y0_idx + d.tile_ny)
     return Grid(
-        kind=g.kind, halo=h, nx=d.tile_nx, ny=d.tile_ny, nz=g.nz,
-        global_nx=g.nx, global_ny=g.ny, offset=(x0_idx, y0_idx),
-        coord_units=geom["units"], coord_origin=(geom["x0"], geom["y0"]),
+        kind=g.kind,
+        halo=h,
+        nx=d.tile_nx,
+        ny=d.tile_ny,
+        nz=g.nz,
+        global_nx=g.nx,
+        global_ny=g.ny,
+        offset=(x0_idx, y0_idx),
+        coord_units=geom["units"],
+        coord_origin=(geom["x0"], geom["y0"]),
         coord_spacing=(geom["dxg"], geom["dyg"]),
         **{k: arr(v[:, None]) for k, v in geom["metrics"].items()},
-        depth=arr(depth * wet), mask_c=arr(wet), mask_u=arr(m_u), mask_v=arr(m_v),
-        mask_q=arr(m_q), dz=arr(dz), z_top=arr(z_top), z_bottom=arr(z_bottom),
-        z_centre=arr(z_top + 0.5 * dz), mask3_c=arr(wet3),
+        depth=arr(depth * wet),
+        mask_c=arr(wet),
+        mask_u=arr(m_u),
+        mask_v=arr(m_v),
+        mask_q=arr(m_q),
+        dz=arr(dz),
+        z_top=arr(z_top),
+        z_bottom=arr(z_bottom),
+        z_centre=arr(z_top + 0.5 * dz),
+        mask3_c=arr(wet3),
         mask3_u=arr(np.stack([m[0] for m in m3])),
         mask3_v=arr(np.stack([m[1] for m in m3])),
-        x_c=geom["x0"] + (ix + 0.5) * geom["dxg"], y_c=geom["y0"] + (iy + 0.5) *
-        geom["dyg"], x_u=geom["x0"] + ix * geom["dxg"],
+        x_c=geom["x0"] + (ix + 0.5) * geom["dxg"],
+        y_c=geom["y0"] + (iy + 0.5) * geom["dyg"],
+        x_u=geom["x0"] + ix * geom["dxg"],
         y_v=geom["y0"] + iy * geom["dyg"],
     )
-    return grid
 
 
 def _sphere(g, jj: np.ndarray) -> dict:
@@ -224,20 +242,30 @@ def _sphere(g, jj: np.ndarray) -> dict:
     phi_cs = np.clip(lat0 + (jj - 0.5) * dlat, -np.pi / 2, np.pi / 2)
     dy = np.full_like(jj, a * dlat)
     metrics = dict(
-        dx_c=a * np.cos(phi_c) * dlon, dy_c=dy,
-        dx_u=a * np.cos(phi_c) * dlon, dy_u=dy,
-        dx_v=a * np.cos(phi_f) * dlon, dy_v=dy,
-        dx_q=a * np.cos(phi_f) * dlon, dy_q=dy,
+        dx_c=a * np.cos(phi_c) * dlon,
+        dy_c=dy,
+        dx_u=a * np.cos(phi_c) * dlon,
+        dy_u=dy,
+        dx_v=a * np.cos(phi_f) * dlon,
+        dy_v=dy,
+        dx_q=a * np.cos(phi_f) * dlon,
+        dy_q=dy,
         area_c=a * a * dlon * (np.sin(phi_n) - np.sin(phi_f)),
         area_u=a * np.cos(phi_c) * dlon * dy,
         area_v=a * np.cos(phi_f) * dlon * dy,
         area_q=a * a * dlon * (np.sin(phi_c) - np.sin(phi_cs)),
-        f_c=2 * OMEGA * np.sin(phi_c), f_u=2 * OMEGA * np.sin(phi_c),
-        f_v=2 * OMEGA * np.sin(phi_f), f_q=2 * OMEGA * np.sin(phi_f),
+        f_c=2 * OMEGA * np.sin(phi_c),
+        f_u=2 * OMEGA * np.sin(phi_c),
+        f_v=2 * OMEGA * np.sin(phi_f),
+        f_q=2 * OMEGA * np.sin(phi_f),
     )
     return dict(
-        metrics=metrics, units="degree", x0=g.lon_west, y0=g.lat_south,
-        dxg=(g.lon_east - g.lon_west) / g.nx, dyg=(g.lat_north - g.lat_south) / g.ny,
+        metrics=metrics,
+        units="degree",
+        x0=g.lon_west,
+        y0=g.lat_south,
+        dxg=(g.lon_east - g.lon_west) / g.nx,
+        dyg=(g.lat_north - g.lat_south) / g.ny,
     )
 
 
@@ -247,10 +275,18 @@ def _beta_plane(g, physics, jj: np.ndarray) -> dict:
     y_mid = 0.5 * g.ny * g.dy
     ones = np.ones_like(jj)
     metrics = dict(
-        dx_c=g.dx * ones, dy_c=g.dy * ones, dx_u=g.dx * ones, dy_u=g.dy * ones,
-        dx_v=g.dx * ones, dy_v=g.dy * ones, dx_q=g.dx * ones, dy_q=g.dy * ones,
-        area_c=g.dx * g.dy * ones, area_u=g.dx * g.dy * ones,
-        area_v=g.dx * g.dy * ones, area_q=g.dx * g.dy * ones,
+        dx_c=g.dx * ones,
+        dy_c=g.dy * ones,
+        dx_u=g.dx * ones,
+        dy_u=g.dy * ones,
+        dx_v=g.dx * ones,
+        dy_v=g.dy * ones,
+        dx_q=g.dx * ones,
+        dy_q=g.dy * ones,
+        area_c=g.dx * g.dy * ones,
+        area_u=g.dx * g.dy * ones,
+        area_v=g.dx * g.dy * ones,
+        area_q=g.dx * g.dy * ones,
         f_c=physics.f0 + physics.beta * (y_c - y_mid),
         f_u=physics.f0 + physics.beta * (y_c - y_mid),
         f_v=physics.f0 + physics.beta * (y_f - y_mid),
@@ -261,9 +297,7 @@ def _beta_plane(g, physics, jj: np.ndarray) -> dict:
 
 def _tile_with_halo(field, d: Decomposition, rank, h, periodic_x, periodic_y):
     """The tile of a global (ny, nx) field with an h-wide halo; walls pad with 0."""
-    padded = np.pad(
-        field, [(h, h), (0, 0)], mode="wrap" if periodic_y else "constant"
-    )
+    padded = np.pad(field, [(h, h), (0, 0)], mode="wrap" if periodic_y else "constant")
     padded = np.pad(padded, [(0, 0), (h, h)], mode="wrap" if periodic_x else "constant")
     ys, xs = d.global_slices(rank)
     return padded[ys.start : ys.stop + 2 * h, xs.start : xs.stop + 2 * h]
