@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# launch/slurm_segment.sh - one segment of a self-resubmitting Slurm chain.
+#
+# Sourced by launch/slurm_cpu.sbatch and launch/slurm_gpu.sbatch (not run directly).
+# Runs `srun python -m mpi4py -m neuralogcm_hpc.run simulate --resume --checkpoint-dir
+# CHECKPOINT_DIR --steps SEGMENT_STEPS RUN_ARGS`; the first job starts fresh because
+# CHECKPOINT_DIR holds no checkpoint yet. Each later job resumes from the newest
+# checkpoint that verifies.
+# Final checkpoint: the batch scripts ask for `--signal=B:USR1@300`, so Slurm sends
+# SIGUSR1 to this shell 300 s before the time limit; it is forwarded to the srun
+# tasks (the model checkpoints and stops) and the chain goes on regardless of how the
+# step ended, from the newest checkpoint (set checkpoint.every so a segment that is
+# cut short still saves progress).
+# Resubmission: when the segment ends below TARGET_DAYS (read from the SUMMARY line's
+# simulated_days), or was stopped by the time-limit signal, the same batch script is
+# submitted again with --dependency=afterany:<this job> (afterany, because a job that
+# hits its time limit does not count as "ok"). A failing segment stops the chain.
+#
+# Environment (export before sbatch, or pass with sbatch --export=ALL,...):
+#   TARGET_DAYS    simulated days at which the chain stops (required)
+#   SEGMENT_STEPS  model steps per job; size it to fit the time limit (required)
+#   CHECKPOINT_DIR shared-filesystem directory for checkpoints (required)
+#   RUN_ARGS       further run.py options, word-split (e.g. "--case double_gyre --output o.zarr")
+#   CONTAINER      optional Apptainer image: srun --mpi=pmix apptainer exec IMAGE python ...
+#   PYTHON         interpreter on the compute nodes (default: NEURALOGCM_HOME/.venv/bin/python,
+#                  or `python3` inside CONTAINER)
+#   MAX_SEGMENTS   safety bound on the chain length (default 200); CHAIN_SEGMENT counts up
+#   LOG_DIR        where segment logs go (default CHECKPOINT_DIR/logs)
+#   DRY_RUN=1      print the srun and the resubmission command, run nothing
+set -euo pipefail
+die() { echo "slurm_segment.sh: $*" >&2; exit 2; }
+: "${NEURALOGCM_HOME:?set by the batch script}" "${BATCH_SCRIPT:?set by the batch script}"
+[[ -n ${TARGET_DAYS:-} && -n ${SEGMENT_STEPS:-} && -n ${CHECKPOINT_DIR:-} ]] \
+  || die "export TARGET_DAYS, SEGMENT_STEPS and CHECKPOINT_DIR before sbatch"
+[[ $SEGMENT_STEPS =~ ^[1-9][0-9]*$ ]] || die "SEGMENT_STEPS must be a positive integer"
+segment=${CHAIN_SEGMENT:-1}
+max_segments=${MAX_SEGMENTS:-200}
+(( segment <= max_segments )) || die "MAX_SEGMENTS=$max_segments reached; target not met"
+job=${SLURM_JOB_ID:-DRYRUN}
+log_dir=${LOG_DIR:-$CHECKPOINT_DIR/logs}
+log=$log_dir/segment-$(printf %03d "$segment")-$job.log
+
+run=(-m mpi4py -m neuralogcm_hpc.run simulate --resume --checkpoint-dir "$CHECKPOINT_DIR"
+     --steps "$SEGMENT_STEPS")
+# shellcheck disable=SC2206  # RUN_ARGS is deliberately word-split
+[[ -n ${RUN_ARGS:-} ]] && run+=(${RUN_ARGS})
+if [[ -n ${CONTAINER:-} ]]; then
+  # Hybrid model: host Slurm/PMIx starts the ranks, the container's MPI joins them.
+  nv=(); [[ ${NEURALOGCM_DEVICE:-} == gpu ]] && nv=(--nv)
+  srun_cmd=(srun --kill-on-bad-exit=1 --mpi=pmix apptainer exec "${nv[@]}"
+            --bind "$PWD" "$CONTAINER" "${PYTHON:-python3}" "${run[@]}")
+else
+  srun_cmd=(srun --kill-on-bad-exit=1 "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "${run[@]}")
+fi
+resubmit=(sbatch --dependency="afterany:$job"
+          --export="ALL,CHAIN_SEGMENT=$((segment + 1))" "$BATCH_SCRIPT")
+
+if [[ ${DRY_RUN:-0} == 1 ]]; then
+  printf '%q ' "${srun_cmd[@]}"; echo
+  echo "# if simulated_days < $TARGET_DAYS or stopped by SIGUSR1:"
+  printf '%q ' "${resubmit[@]}"; echo
+  exit 0
+fi
+
+mkdir -p "$log_dir"
+time_up=0
+"${srun_cmd[@]}" > >(tee "$log") &
+pid=$!
+trap 'time_up=1; echo "slurm_segment.sh: time limit near, checkpointing" >&2; kill -USR1 "$pid"' USR1
+status=0
+# `wait` returns early when the trap fires; wait again for srun to finish.
+while true; do
+  wait "$pid" && status=0 || status=$?
+  kill -0 "$pid" 2>/dev/null || break
+done
+if (( status != 0 && time_up == 0 )); then
+  echo "slurm_segment.sh: segment $segment failed with status $status; chain stopped" >&2
+  exit "$status"
+fi
+if (( time_up == 0 )); then
+  days=$("${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "$NEURALOGCM_HOME/launch/summary.py" "$log" simulated_days)
+  if "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" -c \
+      'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$days" "$TARGET_DAYS"; then
+    echo "slurm_segment.sh: target of $TARGET_DAYS days reached (day $days); chain done" >&2
+    exit 0
+  fi
+fi
+"${resubmit[@]}"

@@ -1,0 +1,254 @@
+"""Launch scripts: exact dry-run commands; chain logic run against a stub model."""
+
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAUNCH = ROOT / "launch"
+
+
+def run(args, env=None, check=True, **kwargs):
+    full_env = {**os.environ, **(env or {})}
+    for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS"):
+        if env is None or name not in env:
+            full_env.pop(name, None)
+    out = subprocess.run(
+        [str(a) for a in args], env=full_env, capture_output=True, text=True,
+        timeout=120, **kwargs,
+    )
+    if check:
+        assert out.returncode == 0, out.stderr
+    return out
+
+
+def words(line: str) -> list[str]:
+    return shlex.split(line)
+
+
+# -- dry runs: the exact commands --------------------------------------------
+def test_mpirun_dry_run_openmpi_flags():
+    out = run(
+        [LAUNCH / "mpirun.sh", "-n", "64", "--dry-run", "simulate", "--steps", "3"],
+        env={"MPI_FLAVOUR": "openmpi", "MPIRUN": "mpirun", "PYTHON": "py"},
+    )
+    cmd = words(out.stdout)
+    root = ["--allow-run-as-root"] if os.getuid() == 0 else []
+    # 64 ranks exceed the cores of any CI machine, so --oversubscribe is added.
+    assert cmd == ["mpirun", *root, "--oversubscribe", "-n", "64", "py", "-m",
+                   "mpi4py", "-m", "neuralogcm_hpc.run", "simulate", "--steps", "3"]
+
+
+def test_mpirun_dry_run_mpich_has_no_openmpi_flags():
+    out = run(
+        [LAUNCH / "mpirun.sh", "--", "--case", "a b"],
+        env={"DRY_RUN": "1", "NP": "2", "MPI_FLAVOUR": "mpich", "MPIRUN": "mpiexec",
+             "PYTHON": "py", "MPIRUN_ARGS": "-bind-to core"},
+    )
+    assert words(out.stdout) == ["mpiexec", "-bind-to", "core", "-n", "2", "py", "-m",
+                                 "mpi4py", "-m", "neuralogcm_hpc.run", "--case", "a b"]
+
+
+def test_mpirun_rejects_bad_rank_count():
+    out = run([LAUNCH / "mpirun.sh", "-n", "zero", "--dry-run"], check=False)
+    assert out.returncode == 2 and "positive integer" in out.stderr
+
+
+def test_chain_local_dry_run():
+    out = run(
+        [LAUNCH / "chain_local.sh", "--days", "30", "--segment-steps", "100",
+         "--checkpoint-dir", "ck", "-n", "2", "--dry-run", "--", "--case", "x"],
+        env={"PYTHON": "py"},
+    )
+    first, note = out.stdout.splitlines()
+    assert words(first) == ["env", "PYTHON=py", str(LAUNCH / "mpirun.sh"), "-n", "2",
+                            "--", "simulate", "--resume", "--checkpoint-dir", "ck",
+                            "--steps", "100", "--case", "x"]
+    assert "simulated_days >= 30" in note
+
+
+@pytest.mark.parametrize("kind", ["cpu", "gpu"])
+def test_slurm_dry_run(kind):
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "365", "SEGMENT_STEPS": "1000",
+           "CHECKPOINT_DIR": "/scratch/ck", "RUN_ARGS": "--case c --output o.zarr",
+           "SLURM_JOB_ID": "4242", "CHAIN_SEGMENT": "3", "NEURALOGCM_HOME": str(ROOT),
+           "PYTHON": "py"}
+    script = LAUNCH / f"slurm_{kind}.sbatch"
+    srun, note, sbatch = run(["bash", script], env=env).stdout.splitlines()
+    assert words(srun) == ["srun", "--kill-on-bad-exit=1", "py", "-m", "mpi4py", "-m",
+                           "neuralogcm_hpc.run", "simulate", "--resume",
+                           "--checkpoint-dir", "/scratch/ck", "--steps", "1000",
+                           "--case", "c", "--output", "o.zarr"]
+    assert "SIGUSR1" in note
+    assert words(sbatch) == ["sbatch", "--dependency=afterany:4242",
+                             "--export=ALL,CHAIN_SEGMENT=4", str(script)]
+    text = script.read_text()
+    assert "#SBATCH --signal=B:USR1@300" in text
+    assert ("#SBATCH --gpus-per-task=1" in text) == (kind == "gpu")
+
+
+def test_slurm_dry_run_in_container():
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "1", "SEGMENT_STEPS": "5",
+           "CHECKPOINT_DIR": "ck", "CONTAINER": "img.sif", "NEURALOGCM_HOME": str(ROOT)}
+    srun = run(["bash", LAUNCH / "slurm_gpu.sbatch"], env=env).stdout.splitlines()[0]
+    cmd = words(srun)
+    assert cmd[:7] == ["srun", "--kill-on-bad-exit=1", "--mpi=pmix", "apptainer",
+                       "exec", "--nv", "--bind"]
+    assert cmd[8:13] == ["img.sif", "python3", "-m", "mpi4py", "-m"]
+
+
+def test_slurm_requires_its_variables():
+    out = run(["bash", LAUNCH / "slurm_cpu.sbatch"],
+              env={"DRY_RUN": "1", "NEURALOGCM_HOME": str(ROOT)}, check=False)
+    assert out.returncode == 2 and "TARGET_DAYS" in out.stderr
+
+
+def test_apptainer_dry_run():
+    out = run(
+        [LAUNCH / "apptainer.sh", "-n", "2", "--gpu", "--dry-run", "m.sif", "--",
+         "--steps", "7"],
+        env={"MPIRUN": "mpirun", "MPI_FLAVOUR": "mpich", "BIND": "/scratch"},
+        cwd="/tmp",
+    )
+    assert words(out.stdout) == ["mpirun", "-n", "2", "apptainer", "exec", "--nv",
+                                 "--bind", "/tmp,/scratch", "--pwd", "/tmp", "m.sif",
+                                 "python3", "-m", "mpi4py", "-m", "neuralogcm_hpc.run",
+                                 "--steps", "7"]
+
+
+# -- the chain logic against a stub model -------------------------------------
+# The stub stands in for `python -m neuralogcm_hpc.run` and keeps the CLI contract:
+# --resume continues from the step saved in --checkpoint-dir (fresh when none),
+# --steps N advances N steps of 0.25 day, SUMMARY reports the total model time.
+STUB = r'''#!{python}
+import json, os, sys
+args = sys.argv[1:]
+if args[:2] == ["-m", "mpi4py"]:
+    args = args[2:]
+if args[:2] != ["-m", "neuralogcm_hpc.run"]:
+    os.execv({python!r}, [{python!r}] + sys.argv[1:])
+args = args[2:]
+ckpt = args[args.index("--checkpoint-dir") + 1]
+steps = int(args[args.index("--steps") + 1])
+with open(os.path.join(os.path.dirname(ckpt), "calls.txt"), "a") as f:
+    f.write(" ".join(args) + "\n")
+state = os.path.join(ckpt, "step.json")
+step = json.load(open(state))["step"] if os.path.exists(state) else 0
+if os.environ.get("STUB_FAIL_AT") == str(step):
+    print("stub: NaN in ssh", file=sys.stderr); sys.exit(3)
+if os.environ.get("STUB_STALL") != "1":
+    step += steps
+os.makedirs(ckpt, exist_ok=True)
+json.dump({{"step": step}}, open(state, "w"))
+print("SUMMARY " + json.dumps({{"steps": steps, "step": step,
+                               "simulated_days": step * 0.25}}))
+'''
+
+
+@pytest.fixture
+def stub_python(tmp_path):
+    path = tmp_path / "python"
+    path.write_text(STUB.format(python=sys.executable))
+    path.chmod(0o755)
+    return path
+
+
+def chain(tmp_path, stub_python, *extra, env=None):
+    return run(
+        [LAUNCH / "chain_local.sh", "--days", "10", "--segment-steps", "16",
+         "--checkpoint-dir", tmp_path / "ck", *extra],
+        env={"PYTHON": str(stub_python), **(env or {})}, check=False,
+    )
+
+
+def test_chain_local_runs_segments_to_the_target(tmp_path, stub_python):
+    out = chain(tmp_path, stub_python)
+    assert out.returncode == 0, out.stderr
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    # 10 days = 40 steps of 0.25 day: 16 + 16 + 8, the last segment shortened.
+    assert [words(c)[words(c).index("--steps") + 1] for c in calls] == ["16", "16", "8"]
+    assert all("--resume" in c for c in calls)
+    assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
+    assert len(list((tmp_path / "ck" / "logs").glob("segment-*.log"))) == 3
+
+
+def test_chain_local_stops_at_a_failing_segment(tmp_path, stub_python):
+    out = chain(tmp_path, stub_python, env={"STUB_FAIL_AT": "16"})
+    assert out.returncode == 3 and "segment 2 failed with status 3" in out.stderr
+
+
+def test_chain_local_stops_when_no_progress(tmp_path, stub_python):
+    out = chain(tmp_path, stub_python, env={"STUB_STALL": "1"})
+    assert out.returncode == 1 and "did not advance" in out.stderr
+
+
+def slurm_env(tmp_path, stub_python, srun_body):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "srun").write_text(f"#!/usr/bin/env bash\n{srun_body}\n")
+    (bin_dir / "sbatch").write_text(
+        f'#!/usr/bin/env bash\necho "$@" >> {tmp_path}/sbatch.txt\n'
+    )
+    for tool in ("srun", "sbatch"):
+        (bin_dir / tool).chmod(0o755)
+    return {"PATH": f"{bin_dir}:{os.environ['PATH']}", "TARGET_DAYS": "10",
+            "SEGMENT_STEPS": "16", "CHECKPOINT_DIR": str(tmp_path / "ck"),
+            "SLURM_JOB_ID": "100", "PYTHON": str(stub_python),
+            "NEURALOGCM_HOME": str(ROOT)}
+
+
+def test_slurm_segment_resubmits_until_target(tmp_path, stub_python):
+    # The fake srun drops its --kill-on-bad-exit option and runs the rank command.
+    env = slurm_env(tmp_path, stub_python, 'shift; exec "$@"')
+    script = LAUNCH / "slurm_cpu.sbatch"
+    for _ in range(3):  # 16 + 16 + 16 steps: the third job passes 40 steps
+        run(["bash", script], env=env)
+    lines = (tmp_path / "sbatch.txt").read_text().splitlines()
+    expected = f"--dependency=afterany:100 --export=ALL,CHAIN_SEGMENT=2 {script}"
+    assert lines == [expected] * 2
+
+
+def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
+    # srun that sleeps until the USR1 forwarded by the batch shell, then exits 143
+    # like a killed model would; the chain must go on from the last checkpoint.
+    env = slurm_env(tmp_path, stub_python,
+                    "trap 'echo got-usr1 >&2; exit 143' USR1\n"
+                    "for i in $(seq 300); do sleep 0.1; done")
+    proc = subprocess.Popen(
+        ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "got-usr1" in err and "checkpointing" in err
+    assert "afterany:100" in (tmp_path / "sbatch.txt").read_text()
+
+
+# -- the chain with the real model --------------------------------------------
+def test_chain_local_real_model_is_restart_bit_identical(tmp_path):
+    """Two chained segments give the same final state as one uninterrupted run."""
+    python = sys.executable
+    help_text = run([python, "-m", "neuralogcm_hpc.run", "--help"], check=False)
+    if help_text.returncode != 0 or "--resume" not in help_text.stdout:
+        pytest.skip("neuralogcm_hpc.run has no --resume yet (checkpoint integration)")
+    small = "--set grid.nx=16 --set grid.ny=8 --set time.steps_per_call=2".split()
+    ref = run([python, "-m", "neuralogcm_hpc.run", "simulate", "--steps", "6", *small])
+    summary = json.loads(ref.stdout.split("SUMMARY ", 1)[1].splitlines()[0])
+    out = run(
+        [LAUNCH / "chain_local.sh", "--days", repr(summary["simulated_days"]),
+         "--segment-steps", "4", "--checkpoint-dir", tmp_path / "ck", "--", *small],
+        env={"PYTHON": python},
+    )
+    logs = sorted((tmp_path / "ck" / "logs").glob("segment-*.log"))
+    assert len(logs) == 2, out.stderr  # 4 + 2 steps
+    last = logs[-1].read_text().split("SUMMARY ", 1)[1].splitlines()[0]
+    assert json.loads(last)["state_sha256"] == summary["state_sha256"]
