@@ -38,11 +38,11 @@ class ParallelContext:
 
         return bool(self.host_comm.allreduce(bool(flag), op=MPI.LOR))
 
-    def bcast(self, value):
-        """Rank 0's ``value`` on every rank (host-side, picklable builtins only)."""
+    def bcast(self, value, root: int = 0):
+        """Rank ``root``'s ``value`` on every rank (host-side, plain builtins only)."""
         if self.host_comm is None:
             return value
-        return self.host_comm.bcast(value, root=0)
+        return self.host_comm.bcast(value, root=root)
 
     def barrier(self) -> None:
         if self.host_comm is not None:

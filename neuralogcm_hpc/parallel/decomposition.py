@@ -78,6 +78,11 @@ class Decomposition:
         x0, y0 = self.offsets(rank)
         return slice(y0, y0 + self.tile_ny), slice(x0, x0 + self.tile_nx)
 
+    def local_tile(self, global_array, rank: int):
+        """A rank's interior block of an array whose last two axes are global (y, x)."""
+        ys, xs = self.global_slices(rank)
+        return global_array[..., ys, xs]
+
     def neighbours(self, rank: int) -> dict[str, int | None]:
         """Ranks to the west, east, south and north (None at a wall)."""
         ix, iy = self.coords(rank)
@@ -148,4 +153,3 @@ def _valid_counts_hint(nx: int, ny: int) -> str:
         f"rank counts that fit (up to 64): {counts}; or set decomposition.px / "
         "decomposition.py so that px divides nx and py divides ny"
     )
-

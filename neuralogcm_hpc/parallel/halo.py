@@ -123,9 +123,7 @@ class Halo:
                 n = x.shape[plan.axis] - 2 * width
                 low = plan.to_high(_take(x, plan.axis, n, n + width))
                 high = plan.to_low(_take(x, plan.axis, width, 2 * width))
-                x = _replace_halos(
-                    x, plan.axis, width, plan.low(low), plan.high(high)
-                )
+                x = _replace_halos(x, plan.axis, width, plan.low(low), plan.high(high))
             return x
 
         def adjoint(ct):
@@ -160,7 +158,12 @@ class Halo:
             import mpi4jax  # only multi-rank jobs need the MPI bridge
 
             return mpi4jax.sendrecv(
-                buf, buf, source=source, dest=dest, sendtag=tag, recvtag=tag,
+                buf,
+                buf,
+                source=source,
+                dest=dest,
+                sendtag=tag,
+                recvtag=tag,
                 comm=comm,
             )
 

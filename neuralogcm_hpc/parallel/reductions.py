@@ -1,0 +1,111 @@
+"""Global sums, means and extrema over all tiles, usable inside jit."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralogcm_hpc.parallel.context import ParallelContext, get_context
+
+# A reproducible sum cuts every float64 into LIMBS integers of LIMB_BITS bits on a
+# grid fixed by the global maximum exponent. Integer addition is associative, so the
+# result is independent of tiling and summation order. 4 x 32 = 128 fraction bits
+# resolve values down to 2**-128 of the largest one (far below float64 round-off of
+# the sum), and 32-bit limbs leave 31 bits of int64 headroom: up to 2**31 cells
+# before a limb could overflow.
+LIMB_BITS = 32
+LIMBS = 4
+
+
+def _allreduce(x, op_name: str, context: ParallelContext):
+    if context.size == 1:
+        return x
+    import mpi4jax
+    from mpi4py import MPI
+
+    return mpi4jax.allreduce(x, op=getattr(MPI, op_name), comm=context.jax_comm)
+
+
+def global_max(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
+    """Maximum over every rank's ``x`` (no gradient: MAX is not differentiable)."""
+    context = context or get_context()
+    return jax.lax.stop_gradient(_allreduce(jnp.max(x), "MAX", context))
+
+
+def global_min(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
+    """Minimum over every rank's ``x`` (no gradient)."""
+    context = context or get_context()
+    return jax.lax.stop_gradient(_allreduce(jnp.min(x), "MIN", context))
+
+
+def fast_sum(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
+    """Sum over every rank's ``x``; differentiable, but rounding depends on tiling.
+
+    Use it for losses and diagnostics, never for anything fed back into the state.
+    """
+    context = context or get_context()
+    return _allreduce(jnp.sum(x), "SUM", context)
+
+
+def global_sum(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
+    """Sum over every rank's ``x``, bit-identical for any tiling and rank count.
+
+    Differentiable: d(sum)/dx = 1 for every element (the gradient of the exact sum).
+    """
+    return _reproducible_sum(x, context or get_context())
+
+
+def global_mean(
+    x: jax.Array, weights: jax.Array | None = None, context=None
+) -> jax.Array:
+    """Weighted mean ``sum(w x) / sum(w)`` over all ranks, reproducibly summed."""
+    if weights is None:
+        weights = jnp.ones_like(x)
+    return global_sum(weights * x, context) / global_sum(weights, context)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(1,))
+def _reproducible_sum(x, context):
+    x = jnp.asarray(x)
+    if x.dtype != jnp.float64:
+        # float32 values are summed exactly on the float64 grid and rounded once,
+        # so no float32 partial sum (whose rounding depends on order) ever exists.
+        return _exact_sum(x.astype(jnp.float64), context).astype(x.dtype)
+    return _exact_sum(x, context)
+
+
+@_reproducible_sum.defjvp
+def _reproducible_sum_jvp(context, primals, tangents):
+    (x,), (dx,) = primals, tangents
+    return _reproducible_sum(x, context), fast_sum(dx, context).astype(x.dtype)
+
+
+def _exact_sum(x: jax.Array, context: ParallelContext) -> jax.Array:
+    largest = global_max(jnp.max(jnp.abs(x)) if x.size else jnp.zeros(()), context)
+    # 2**scale > every |x|: frexp gives largest = m * 2**e with 0.5 <= m < 1.
+    _, scale = jnp.frexp(jnp.where(largest > 0, largest, 1.0))
+    scaled = jnp.ldexp(x.ravel(), -scale)  # exact: a power-of-two rescaling, |.| < 1
+    limbs = []
+    for _ in range(LIMBS):
+        scaled = jnp.ldexp(scaled, LIMB_BITS)
+        whole = jnp.trunc(scaled)  # exact; the remainder below is exact too
+        limbs.append(jnp.sum(whole.astype(jnp.int64)))
+        scaled = scaled - whole
+    totals = _allreduce(jnp.stack(limbs), "SUM", context)
+    # Combine from the finest limb up so each float rounding is of a fixed integer
+    # sequence: deterministic for every rank count.
+    result = jnp.zeros((), jnp.float64)
+    for index in reversed(range(LIMBS)):
+        weight = -(index + 1) * LIMB_BITS
+        result = result + jnp.ldexp(totals[index].astype(jnp.float64), weight)
+    return jnp.ldexp(result, scale)
+
+
+def exact_reference_sum(x: np.ndarray) -> float:
+    """The correctly rounded sum of a float64 array (math.fsum), for tests."""
+    import math
+
+    return math.fsum(np.asarray(x, dtype=np.float64).ravel().tolist())
