@@ -1,0 +1,1 @@
+"""Zarr outputs, verified checkpoints and graceful-stop signals."""

@@ -1,0 +1,104 @@
+"""Bounded background queue of Dask store tasks: the time loop never waits on disk
+unless ``max_in_flight`` records are already pending (back-pressure)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import dask.array as da
+import numpy as np
+
+
+def dask_store(
+    pieces: Sequence[tuple[object, tuple[slice, ...], np.ndarray]],
+) -> object:
+    """One lazy Dask graph writing each host array into ``target[region]``.
+
+    Every piece is one Zarr chunk-aligned region, so the graph's tasks touch
+    disjoint chunks and need no lock.
+    """
+    sources = [da.from_array(data, chunks=data.shape) for _, _, data in pieces]
+    targets = [target for target, _, _ in pieces]
+    regions = [region for _, region, _ in pieces]
+    return da.store(sources, targets, regions=regions, lock=False, compute=False)
+
+
+class WriteQueue:
+    """Runs write jobs on a small thread pool with at most ``max_in_flight`` pending.
+
+    ``submit`` blocks while the bound is reached, so memory held by pending host
+    copies stays below ``max_in_flight`` records. ``max_in_flight=0`` runs every job
+    synchronously in the caller (the baseline for the I/O benchmark). A failed job
+    is raised from the next ``submit`` or ``wait``; the run never loses output
+    silently. ``waited_s`` accumulates the time callers spent blocked on I/O.
+    """
+
+    def __init__(self, max_in_flight: int = 4, workers: int = 2):
+        if max_in_flight < 0:
+            raise ValueError(f"max_in_flight must be >= 0, got {max_in_flight}")
+        self.max_in_flight = max_in_flight
+        self._slots = threading.BoundedSemaphore(max(max_in_flight, 1))
+        self._pool = ThreadPoolExecutor(max(workers, 1)) if max_in_flight else None
+        self._pending: set[Future] = set()
+        self._lock = threading.Lock()
+        self._error: BaseException | None = None
+        self.waited_s = 0.0
+        self.jobs = 0
+        self.peak_in_flight = 0
+
+    def submit(self, job: Callable[[], object]) -> None:
+        """Run ``job`` in the background (``dask.compute`` of a store graph, ...)."""
+        self._raise_failure()
+        self.jobs += 1
+        start = time.perf_counter()
+        if self._pool is None:
+            job()
+            self.waited_s += time.perf_counter() - start
+            return
+        self._slots.acquire()
+        self.waited_s += time.perf_counter() - start
+        future = self._pool.submit(job)
+        with self._lock:
+            self._pending.add(future)
+            self.peak_in_flight = max(self.peak_in_flight, len(self._pending))
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+            if future.exception() is not None and self._error is None:
+                self._error = future.exception()
+        self._slots.release()
+
+    @property
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def wait(self) -> None:
+        """Block until every submitted job has finished; raise the first failure."""
+        start = time.perf_counter()
+        while True:
+            with self._lock:
+                pending = list(self._pending)
+            if not pending:
+                break
+            for future in pending:
+                future.exception()  # waits; failures are recorded by _done
+        self.waited_s += time.perf_counter() - start
+        self._raise_failure()
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+
+    def _raise_failure(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise RuntimeError(f"a background output write failed: {error}") from error

@@ -1,0 +1,481 @@
+"""One global, CF-described Zarr v3 output store written by every rank through Dask.
+
+Usage (the Simulation owns the loop; all calls are collective, every rank calls them
+at the same steps)::
+
+    writer = OutputWriter(path, decomposition, ctx, variables, coords, dt=model.dt,
+                          attrs={"config": cfg.to_json()}, snapshot_every=N,
+                          average_every=M, mode="a" if resuming else "w",
+                          resume_step=step0)
+    if resuming:
+        writer.restore_average_state(restored.tiled, restored.replicated)
+    writer.update(step0, model.fields(state))      # once at the start of a segment
+    for each advance call:
+        state = advance(state, ...)
+        writer.update(step, model.fields(state))   # snapshots / means on schedule
+        if checkpoint due:
+            tiled, replicated = writer.checkpoint_state()   # flushes pending writes
+            checkpointer.save(step, {**fields, **tiled}, {**..., **replicated}, meta)
+    writer.write(step, model.fields(state))        # final snapshot (skipped if written)
+    writer.close()
+
+Layout: snapshot variables ``name(time, [depth,] y, x)`` with coordinates ``time``
+(seconds since ``time_units``' epoch, time = step * dt) and ``step``; time means
+``name_mean(time_mean, ...)`` with ``time_mean_bounds`` and ``cell_methods``. A chunk
+is one tile at one record. On ``mode="a"`` records with step >= resume_step (means
+ending after it) are dropped first, so a resumed run continues the time axis with
+no duplicate and no gap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import threading
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+
+import dask
+import numpy as np
+import zarr
+from zarr.core.array import AsyncArray
+
+from neuralogcm_hpc.io.routing import ChunkRouting
+from neuralogcm_hpc.io.storage import code_version, compressors
+from neuralogcm_hpc.io.write_queue import WriteQueue, dask_store
+from neuralogcm_hpc.parallel.context import ParallelContext
+from neuralogcm_hpc.parallel.decomposition import Decomposition
+
+MARKER = "neuralogcm_hpc_output"
+_UNBOUNDED = 2**40  # record capacity of the write views; metadata holds the truth
+
+
+class OutputError(RuntimeError):
+    """An output store that cannot be created, appended to or written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class VariableSpec:
+    """An output field: spatial dims (last two are y, x), CF units and long name."""
+
+    dims: tuple[str, ...]
+    units: str
+    long_name: str
+    dtype: str = "float64"
+    standard_name: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class CoordSpec:
+    """A 1-D global coordinate (lon, lat, x, y or depth) with CF attributes."""
+
+    values: np.ndarray
+    units: str
+    long_name: str
+    axis: str = ""
+    standard_name: str = ""
+    positive: str = ""
+
+
+@dataclasses.dataclass
+class _Stream:
+    """Snapshots ("") or time means ("_mean"): a time axis and its variables."""
+
+    suffix: str
+    count: int = 0
+    last_step: int = -1
+
+
+class OutputWriter:
+    """Writes interior tiles of named fields into one global store; see module doc."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        decomposition: Decomposition,
+        context: ParallelContext,
+        variables: Mapping[str, VariableSpec],
+        coords: Mapping[str, CoordSpec],
+        dt: float,
+        *,
+        attrs: Mapping[str, object] | None = None,
+        codec: str = "blosc-zstd",
+        level: int = 3,
+        max_in_flight: int = 4,
+        snapshot_every: int = 0,
+        average_every: int = 0,
+        mode: str = "w",
+        resume_step: int = 0,
+        time_units: str = "seconds since 2000-01-01 00:00:00",
+        calendar: str = "proleptic_gregorian",
+    ):
+        if mode not in ("w", "a"):
+            raise ValueError(
+                f"mode must be 'w' (new store) or 'a' (append), not {mode!r}"
+            )
+        if snapshot_every < 0 or average_every < 0:
+            raise ValueError("snapshot_every and average_every must be >= 0")
+        self.path = Path(path)
+        self.decomposition, self.context = decomposition, context
+        self.variables, self.coords = dict(variables), dict(coords)
+        self.dt, self.snapshot_every, self.average_every = (
+            dt,
+            snapshot_every,
+            average_every,
+        )
+        self._check_specs()
+        self._time_attrs = {"units": time_units, "calendar": calendar}
+        self._compressors = compressors(codec, level)
+        self._streams = {"": _Stream("")}
+        if average_every:
+            self._streams["_mean"] = _Stream("_mean")
+        error, counts = None, None
+        if context.is_root:
+            try:
+                counts = self._prepare(mode, resume_step, dict(attrs or {}))
+            except Exception as exc:  # any failure must reach every rank, not hang
+                error = f"{type(exc).__name__}: {exc}"
+        error, counts = context.bcast((error, counts))
+        if error:
+            raise OutputError(f"output store {self.path}: {error}")
+        context.barrier()  # metadata exists before any rank opens it
+        self._group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        for suffix, (count, last) in counts.items():
+            self._streams[suffix].count, self._streams[suffix].last_step = count, last
+        self._views = {}
+        for stream in self._streams.values():
+            names = [n + stream.suffix for n in self.variables]
+            names += ["time" + stream.suffix, "step" + stream.suffix]
+            names += ["time_mean_bounds"] if stream.suffix else []
+            self._views.update({n: _unbounded(self._group[n]) for n in names})
+        first = self._group[next(iter(self.variables))]
+        self._routing = ChunkRouting(decomposition, first.chunks[-2:], context.rank)
+        self._queue = WriteQueue(max_in_flight)
+        self._meta_lock = threading.Lock()
+        self._sums: dict[str, np.ndarray] = {}
+        self._mean_state = np.array([0, resume_step, resume_step], np.int64)
+        self._previous_update: int | None = None
+
+    # -- public API -----------------------------------------------------------
+    def update(self, step: int, fields: Mapping[str, object]) -> None:
+        """Apply the schedules at ``step`` (call at segment start and after each
+        advance): snapshot when ``step % snapshot_every == 0``; add to the running
+        time mean (rectangle rule: each sample weighs the steps since the last one)
+        and write the mean when ``step % average_every == 0``."""
+        previous, self._previous_update = self._previous_update, step
+        for every in (self.snapshot_every, self.average_every):
+            if every and previous is not None and step // every > previous // every:
+                if step % every:
+                    raise OutputError(
+                        f"step {step} jumped over an output time (every {every} "
+                        "steps); make output intervals multiples of "
+                        "time.steps_per_call"
+                    )
+        if self.snapshot_every and step % self.snapshot_every == 0:
+            self.write(step, fields)
+        if self.average_every:
+            self._accumulate(step, fields)
+
+    def write(self, step: int, fields: Mapping[str, object]) -> None:
+        """Write a snapshot record now (skipped if ``step`` is already written)."""
+        stream = self._streams[""]
+        if step <= stream.last_step:
+            return
+        self._write_record(stream, step, (step * self.dt,), self._host(fields))
+
+    def flush(self) -> None:
+        """Wait until every pending record of every rank is on disk."""
+        self._queue.wait()
+        self.context.barrier()
+
+    def close(self) -> None:
+        """Flush and stop the background writers."""
+        self._queue.close()
+        self.context.barrier()
+
+    def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """Flush, then return (tiled, replicated) running-mean arrays for a
+        checkpoint; ``restore_average_state`` takes them back after a restart."""
+        self.flush()
+        if not self.average_every:
+            return {}, {}
+        tiled = {f"output_mean_sum.{n}": s.copy() for n, s in self._sums.items()}
+        return tiled, {"output_mean_state": self._mean_state.copy()}
+
+    def restore_average_state(
+        self, tiled: Mapping[str, np.ndarray], replicated: Mapping[str, np.ndarray]
+    ) -> None:
+        """Continue the running means saved by ``checkpoint_state``."""
+        if not self.average_every or "output_mean_state" not in replicated:
+            return
+        self._mean_state = np.asarray(replicated["output_mean_state"], np.int64).copy()
+        self._sums = {
+            name: np.asarray(tiled[f"output_mean_sum.{name}"], np.float64).copy()
+            for name in self.variables
+            if f"output_mean_sum.{name}" in tiled
+        }
+
+    @property
+    def stats(self) -> dict[str, float]:
+        """Seconds the caller spent blocked on I/O, records written, peak in flight."""
+        q = self._queue
+        return {"waited_s": q.waited_s, "records": q.jobs, "peak": q.peak_in_flight}
+
+    # -- records ----------------------------------------------------------------
+    def _accumulate(self, step: int, fields: Mapping[str, object]) -> None:
+        weight, start, last = (int(v) for v in self._mean_state)
+        if step > last:
+            host = self._host(fields)
+            for name, tile in host.items():
+                add = tile.astype(np.float64) * (step - last)
+                self._sums[name] = self._sums[name] + add if name in self._sums else add
+            weight, last = weight + step - last, step
+        if step % self.average_every == 0 and weight > 0:
+            means = {
+                n: (s / weight).astype(self.variables[n].dtype)
+                for n, s in self._sums.items()
+            }
+            times = (0.5 * (start + step) * self.dt, start * self.dt, step * self.dt)
+            self._write_record(self._streams["_mean"], step, times, means)
+            self._sums, weight, start = {}, 0, step
+        self._mean_state = np.array([weight, start, last], np.int64)
+
+    def _host(self, fields: Mapping[str, object]) -> dict[str, np.ndarray]:
+        missing = set(self.variables) - set(fields)
+        if missing:
+            raise OutputError(
+                f"fields missing for output: {', '.join(sorted(missing))}"
+            )
+        d, host = self.decomposition, {}
+        for name, spec in self.variables.items():
+            # An owned host copy: the device buffer may be donated to the next step.
+            tile = np.array(fields[name], dtype=spec.dtype, copy=True)
+            want = self._lead_shape(spec) + (d.tile_ny, d.tile_nx)
+            if tile.shape != want:
+                raise OutputError(
+                    f"{name}: tile shape {tile.shape} != {want}; pass interior tiles "
+                    "(model.fields(state)), not arrays with halo"
+                )
+            host[name] = tile
+        return host
+
+    def _write_record(self, stream: _Stream, step: int, times: tuple, tiles) -> None:
+        index = stream.count
+        stream.count, stream.last_step = index + 1, step
+        pieces = self._routing.exchange(tiles, self.context.host_comm)
+        stores = []
+        for name, parts in pieces.items():
+            view = self._views[name + stream.suffix]
+            for (ys, xs), data in parts:
+                lead = (slice(None),) * (data.ndim - 2)
+                stores.append(
+                    (view, (slice(index, index + 1), *lead, ys, xs), data[None])
+                )
+        graph = dask_store(stores)
+        root = self.context.is_root
+
+        def job():
+            dask.compute(graph, scheduler="threads", num_workers=2)
+            if root:
+                self._commit_record(stream, index, step, times)
+
+        self._queue.submit(job)
+
+    def _commit_record(self, stream: _Stream, index: int, step: int, times) -> None:
+        """Rank 0: coordinate values, then grow the time axis to cover ``index``."""
+        s = stream.suffix
+        with self._meta_lock:
+            self._views["time" + s][index] = times[0]
+            self._views["step" + s][index] = step
+            if s:
+                self._views["time_mean_bounds"][index] = times[1:]
+            for name in self._stream_arrays(s):
+                array = self._group[name]
+                if array.shape[0] <= index:
+                    array.resize((index + 1, *array.shape[1:]))
+            _consolidate(self.path)
+
+    # -- store creation (rank 0) ------------------------------------------------
+    def _prepare(self, mode: str, resume_step: int, attrs: dict) -> dict:
+        exists = self.path.exists()
+        if exists and not _is_ours(self.path):
+            raise OutputError(
+                "path exists and is not an output store of this model; "
+                "choose another output path or remove it yourself"
+            )
+        if mode == "w" and exists:
+            shutil.rmtree(self.path)
+        if mode == "w" or not exists:
+            group = zarr.open_group(self.path, mode="w", zarr_format=3)
+            meta = {"Conventions": "CF-1.8", MARKER: 1, **code_version(), **attrs}
+            group.update_attributes(meta)
+            for dim, spec in self.coords.items():
+                self._create_coord(group, dim, spec)
+        else:
+            group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+            self._check_compatible(group)
+            history = group.attrs.get("history", "")
+            line = f"resumed at step {resume_step} by {code_version()['git_commit']}"
+            group.update_attributes(
+                {**code_version(), **attrs, "history": f"{history}\n{line}".strip()}
+            )
+        counts = {}
+        for suffix in self._streams:
+            if "step" + suffix not in group:
+                self._create_stream(group, suffix)
+            steps = group["step" + suffix][:]
+            # snapshots at step >= resume_step are rewritten by the resumed run;
+            # means ending at or before it are complete and kept
+            side = "right" if suffix else "left"
+            keep = (
+                int(np.searchsorted(steps, resume_step, side=side))
+                if mode == "a"
+                else 0
+            )
+            for name in self._stream_arrays(suffix):
+                array = group[name]
+                array.resize((keep, *array.shape[1:]))
+            counts[suffix] = (keep, int(steps[keep - 1]) if keep else -1)
+        _consolidate(self.path)
+        return counts
+
+    def _create_coord(self, group, dim: str, spec: CoordSpec) -> None:
+        values = np.asarray(spec.values)
+        attrs = {"units": spec.units, "long_name": spec.long_name}
+        attrs |= {
+            k: v
+            for k in ("axis", "standard_name", "positive")
+            if (v := getattr(spec, k))
+        }
+        array = group.create_array(
+            dim,
+            shape=values.shape,
+            dtype=values.dtype,
+            dimension_names=(dim,),
+            attributes=attrs,
+        )
+        array[...] = values
+
+    def _create_stream(self, group, suffix: str) -> None:
+        d, time = self.decomposition, "time" + suffix
+        time_attrs = {
+            **self._time_attrs,
+            "standard_name": "time",
+            "axis": "T",
+            "long_name": "time" + (" (middle of averaging interval)" if suffix else ""),
+        }
+        if suffix:
+            time_attrs["bounds"] = "time_mean_bounds"
+            group.create_array(
+                "time_mean_bounds",
+                shape=(0, 2),
+                chunks=(512, 2),
+                dtype="float64",
+                fill_value=np.nan,
+                dimension_names=(time, "nv"),
+            )
+        group.create_array(
+            time,
+            shape=(0,),
+            chunks=(512,),
+            dtype="float64",
+            fill_value=np.nan,
+            dimension_names=(time,),
+            attributes=time_attrs,
+        )
+        group.create_array(
+            "step" + suffix,
+            shape=(0,),
+            chunks=(512,),
+            dtype="int64",
+            fill_value=-1,
+            dimension_names=(time,),
+            attributes={"long_name": "model step", "units": "1"},
+        )
+        for name, spec in self.variables.items():
+            lead = self._lead_shape(spec)
+            attrs = {
+                "units": spec.units,
+                "long_name": spec.long_name,
+                "coordinates": "step" + suffix,
+            }
+            if spec.standard_name:
+                attrs["standard_name"] = spec.standard_name
+            if suffix:
+                attrs["cell_methods"] = f"{time}: mean"
+            group.create_array(
+                name + suffix,
+                shape=(0, *lead, d.ny, d.nx),
+                chunks=(1, *lead, d.tile_ny, d.tile_nx),
+                dtype=spec.dtype,
+                fill_value=np.nan,
+                compressors=self._compressors,
+                dimension_names=(time, *spec.dims),
+                attributes=attrs,
+            )
+
+    def _check_compatible(self, group) -> None:
+        d = self.decomposition
+        for dim, spec in self.coords.items():
+            if dim not in group or not np.array_equal(group[dim][:], spec.values):
+                raise OutputError(
+                    f"coordinate {dim} differs from the existing store; "
+                    "appending needs the same grid"
+                )
+        for name, spec in self.variables.items():
+            want = (*self._lead_shape(spec), d.ny, d.nx)
+            if name not in group or group[name].shape[1:] != want:
+                raise OutputError(
+                    f"variable {name} missing or not shaped {want} in the "
+                    "existing store; appending needs the same fields"
+                )
+
+    def _check_specs(self) -> None:
+        d = self.decomposition
+        for name, spec in self.variables.items():
+            for dim in spec.dims:
+                if dim not in self.coords:
+                    raise OutputError(f"{name}: no coordinate given for dim {dim!r}")
+            sizes = tuple(len(self.coords[dim].values) for dim in spec.dims[-2:])
+            if len(spec.dims) < 2 or sizes != (d.ny, d.nx):
+                raise OutputError(
+                    f"{name}: last two dims {spec.dims[-2:]} have sizes "
+                    f"{sizes}, the grid is (ny, nx) = {(d.ny, d.nx)}"
+                )
+
+    def _lead_shape(self, spec: VariableSpec) -> tuple[int, ...]:
+        return tuple(len(self.coords[dim].values) for dim in spec.dims[:-2])
+
+    def _stream_arrays(self, suffix: str) -> list[str]:
+        names = [n + suffix for n in self.variables] + [
+            "time" + suffix,
+            "step" + suffix,
+        ]
+        return names + (["time_mean_bounds"] if suffix else [])
+
+
+def _unbounded(array: zarr.Array) -> zarr.Array:
+    """A handle on the same array whose in-memory record capacity is unbounded.
+
+    Every rank writes its chunks of record k without waiting for rank 0 to grow the
+    stored shape; only rank 0 ever writes metadata, so there is no metadata race.
+    """
+    inner = array.async_array
+    meta = inner.metadata.update_shape((_UNBOUNDED, *array.shape[1:]))
+    return zarr.Array(AsyncArray(meta, inner.store_path, inner.config))
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        return bool(json.loads((path / "zarr.json").read_text())["attributes"][MARKER])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _consolidate(path: Path) -> None:
+    """Refresh consolidated metadata so ``xarray.open_zarr(path)`` sees new records."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "consolidated metadata not in v3 spec"
+        zarr.consolidate_metadata(str(path))
