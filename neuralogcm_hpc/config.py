@@ -75,8 +75,41 @@ class PhysicsConfig:
     gravity: float = setting(9.81, "gravitational acceleration", "m s-2")
     f0: float = setting(1e-4, "Coriolis parameter at the reference latitude", "s-1")
     beta: float = setting(2e-11, "meridional gradient of f on a beta plane", "m-1 s-1")
-    viscosity: float = setting(100.0, "horizontal Laplacian viscosity", "m2 s-1")
+    viscosity: float = setting(
+        100.0, "horizontal Laplacian viscosity (0 = off)", "m2 s-1"
+    )
     diffusivity: float = setting(100.0, "horizontal tracer diffusivity", "m2 s-1")
+    biharmonic: float = setting(
+        0.0,
+        "horizontal biharmonic viscosity (0 = off; needs grid.halo >= 2)",
+        "m4 s-1",
+    )
+    learn_fields: bool = setting(
+        False,
+        "learnable viscosity as a 2-D field per cell (else one global scalar)",
+    )
+    drag: float = setting(0.0, "linear bottom drag rate (shallow water)", "s-1")
+    wind_stress: float = setting(
+        0.0,
+        "peak zonal wind stress, tau_x = -tau0 cos(2 pi y / Ly) (shallow water)",
+        "N m-2",
+    )
+    initial: str = setting(
+        "jet",
+        "shallow-water initial condition",
+        choices=("rest", "jet", "bump", "williamson2"),
+    )
+    ic_amplitude: float = setting(
+        1.0, "ssh drop across the jet / height of the bump (shallow water)", "m"
+    )
+    ic_width: float = setting(50e3, "jet half-width / bump radius (shallow water)", "m")
+    substeps: int = setting(
+        1, "physics sub-steps per model step (each of time.dt / substeps)"
+    )
+    cfl_limit: float = setting(
+        1.0,
+        "stability guard limit on (|u| + sqrt(g h)) dt_sub / dx; the run stops above",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -248,6 +281,7 @@ def validate(config: Config) -> Config:
         (t.dt > 0, "time.dt must be positive"),
         (t.steps >= 0, "time.steps must be >= 0"),
         (t.steps_per_call >= 1, "time.steps_per_call must be >= 1"),
+        (config.physics.substeps >= 1, "physics.substeps must be >= 1"),
         (config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1"),
         (
             config.output.every >= 0 and config.checkpoint.every >= 0,

@@ -309,3 +309,37 @@ def _face_masks(wet1: np.ndarray):
     w = wet1[1:-1, 1:-1]
     west, south, southwest = wet1[1:-1, :-2], wet1[:-2, 1:-1], wet1[:-2, :-2]
     return w & west, w & south, w & west & south & southwest
+
+
+def global_coordinates(config) -> dict[str, np.ndarray]:
+    """1-D global coordinates: ``x_c``/``y_c`` centres, ``x_u`` west faces, ``y_v``
+    south faces (degrees on the sphere, metres on the beta plane), for initial
+    conditions and forcing computed on the global grid."""
+    g = config.grid
+    if g.kind == "sphere":
+        x0, y0 = g.lon_west, g.lat_south
+        dxg, dyg = (g.lon_east - g.lon_west) / g.nx, (g.lat_north - g.lat_south) / g.ny
+    else:
+        x0, y0, dxg, dyg = 0.0, 0.0, g.dx, g.dy
+    ix, iy = np.arange(g.nx), np.arange(g.ny)
+    return dict(
+        x_c=x0 + (ix + 0.5) * dxg,
+        y_c=y0 + (iy + 0.5) * dyg,
+        x_u=x0 + ix * dxg,
+        y_v=y0 + iy * dyg,
+    )
+
+
+def decomposition_for(config, size: int) -> Decomposition:
+    """The tiling of ``config``'s grid over ``size`` ranks (decomposition.px/py,
+    or the automatic choice when they are 0)."""
+    g, d = config.grid, config.decomposition
+    if d.px:
+        if d.px * d.py != size:
+            raise ValueError(
+                f"decomposition.px x py = {d.px} x {d.py} needs {d.px * d.py} ranks "
+                f"but the job has {size}; launch with mpirun -n {d.px * d.py} or "
+                "set px = py = 0"
+            )
+        return Decomposition(g.nx, g.ny, d.px, d.py, g.periodic_x, g.periodic_y)
+    return Decomposition.auto(g.nx, g.ny, size, g.periodic_x, g.periodic_y)

@@ -1,0 +1,49 @@
+"""Named cases: their default configs, and build_model dispatching on physics.mode."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from neuralogcm_hpc.cases import beta_plane, williamson2
+from neuralogcm_hpc.config import Config, ConfigError
+from neuralogcm_hpc.parallel.context import ParallelContext, get_context
+
+# case name -> its default Config (grid, physics, time, ...)
+CASES: dict[str, Callable[[], Config]] = {
+    "beta_plane": beta_plane.config,
+    "beta_plane_small": beta_plane.small_config,
+    "williamson2": williamson2.config,
+}
+
+DEFAULT_CASE = "beta_plane_small"
+
+# physics.initial -> callable(config) -> global initial fields (shallow water)
+SHALLOW_WATER_INITIAL: dict[str, Callable | None] = {
+    "rest": None,
+    "jet": beta_plane.jet,
+    "bump": beta_plane.bump,
+    "williamson2": williamson2.exact,
+}
+
+
+def case_config(name: str) -> Config:
+    """The default Config of case ``name``."""
+    if name not in CASES:
+        raise ConfigError(f"unknown case {name!r}; known cases: {', '.join(CASES)}")
+    return CASES[name]()
+
+
+def build_model(config: Config, context: ParallelContext | None = None):
+    """The physics model for ``config.physics.mode`` on this rank."""
+    context = context or get_context()
+    mode = config.physics.mode
+    if mode == "shallow_water":
+        from neuralogcm_hpc.physics.shallow_water import ShallowWaterModel
+
+        initial = SHALLOW_WATER_INITIAL[config.physics.initial]
+        return ShallowWaterModel(config, context, initial=initial)
+    raise ConfigError(
+        f"physics.mode {mode!r} has no model builder here; shallow_water is "
+        "available"
+        + (" (primitive is added by its own module)" if mode == "primitive" else "")
+    )

@@ -1,0 +1,1 @@
+"""Dynamical core: C-grid operators, learnable parameters and the physics models."""
