@@ -126,6 +126,80 @@ class CheckpointConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hybrid model, training data and optimiser (``python -m ... train``)."""
+
+    data: str = setting(
+        "", "training-data directory with train.zarr/val.zarr/test.zarr"
+    )
+    use_corrector: bool = setting(True, "add the neural corrector (else physics only)")
+    train_physics: bool = setting(True, "train the physical parameters")
+    train_corrector: bool = setting(True, "train the network weights")
+    width: int = setting(32, "corrector hidden channels")
+    depth: int = setting(
+        4, "corrector 3x3 conv layers = receptive-field radius", "cells"
+    )
+    output_init_scale: float = setting(
+        1e-3, "initial corrector head weights relative to the default init"
+    )
+    coupling: str = setting(
+        "split",
+        "split: x += K dt C(x) once per hybrid step; unified: C added at every stage",
+        choices=("split", "unified"),
+    )
+    cadence: int = setting(
+        1, "physics steps (time.dt each) per hybrid step = per corrector call (K)"
+    )
+    steps: int = setting(200, "optimisation steps")
+    batch: int = setting(2, "rollout windows per optimisation step")
+    rollout: int = setting(4, "hybrid steps per loss rollout (final length)")
+    curriculum_start: int = setting(
+        0, "initial rollout length, grown linearly to train.rollout (0 = no curriculum)"
+    )
+    curriculum_steps: int = setting(
+        0, "optimisation steps over which the rollout grows to train.rollout"
+    )
+    remat_segment: int = setting(
+        0, "steps per jax.checkpoint segment (0 = about sqrt(rollout); -1 = none)"
+    )
+    learning_rate: float = setting(1e-3, "peak AdamW learning rate of the network")
+    physics_learning_rate: float = setting(
+        2e-2, "peak Adam learning rate of the physics parameters' raw values"
+    )
+    warmup_steps: int = setting(10, "linear warm-up to the peak learning rate")
+    final_lr_fraction: float = setting(
+        0.1, "cosine decay ends at this fraction of the peak learning rate"
+    )
+    weight_decay: float = setting(1e-4, "AdamW weight decay (network weights only)")
+    clip_norm: float = setting(1.0, "global gradient-norm clip (0 = off)")
+    volume_penalty: float = setting(
+        0.0, "weight of the (volume drift / (area std_ssh))^2 penalty (0 = off)"
+    )
+    log_every: int = setting(10, "optimisation steps between progress lines")
+    validate_every: int = setting(50, "optimisation steps between validations")
+    checkpoint_every: int = setting(
+        50, "optimisation steps between training checkpoints"
+    )
+    check_every: int = setting(
+        10, "optimisation steps between cross-rank parameter-hash checks"
+    )
+    refine: int = setting(4, "data generator: fine-grid cells per coarse cell per axis")
+    fine_viscosity_factor: float = setting(
+        0.25, "data generator: fine-grid viscosity / model viscosity"
+    )
+    spinup: int = setting(50, "data generator: discarded hybrid steps at the start")
+    trajectory_length: int = setting(
+        40, "data generator: snapshots per trajectory (one per hybrid step)"
+    )
+    trajectories: str = setting(
+        "4,1,1", "data generator: train,validation,test trajectory counts"
+    )
+    eval_leads: str = setting(
+        "1,10,30,60,120", "evaluation lead times (clipped to the test data)", "day"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     case: str = setting("tracer_diffusion", "named case the defaults came from")
     precision: str = setting(
@@ -140,6 +214,7 @@ class Config:
     physics: PhysicsConfig = dataclasses.field(default_factory=PhysicsConfig)
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
 
     def replace(self, **changes) -> Config:
         """A copy with dotted keys changed, e.g. ``replace(**{"grid.nx": 64})``."""
