@@ -110,6 +110,41 @@ class PhysicsConfig:
         1.0,
         "stability guard limit on (|u| + sqrt(g h)) dt_sub / dx; the run stops above",
     )
+    # primitive-equation mode (physics-pe): also uses viscosity, diffusivity
+    # (horizontal), wind_stress, substeps (baroclinic steps per model step), cfl_limit
+    pe_eos: str = setting(
+        "linear", "equation of state (primitive)", choices=("linear", "jmfwg06")
+    )
+    pe_alpha: float = setting(2e-4, "linear EOS thermal expansion", "K-1")
+    pe_beta: float = setting(7.6e-4, "linear EOS haline contraction", "psu-1")
+    pe_vertical_viscosity: float = setting(1e-4, "vertical viscosity", "m2 s-1")
+    pe_vertical_diffusivity: float = setting(1e-5, "vertical diffusivity", "m2 s-1")
+    pe_convective_diffusivity: float = setting(
+        10.0, "vertical diffusivity where N^2 < 0 (convection; 0 = off)", "m2 s-1"
+    )
+    pe_bottom_drag: float = setting(1e-3, "quadratic bottom drag coefficient Cd")
+    pe_tidal_speed: float = setting(
+        0.05, "background speed in the bottom drag Cd (|u| + u_tide)", "m s-1"
+    )
+    pe_barotropic_substeps: int = setting(
+        20, "barotropic sub-steps per baroclinic step (split-explicit free surface)"
+    )
+    pe_restore_days: float = setting(
+        30.0, "surface T/S restoring time scale of the top level (0 = off)", "day"
+    )
+    pe_sst_south: float = setting(25.0, "restoring SST at the southern wall", "degC")
+    pe_sst_north: float = setting(5.0, "restoring SST at the northern wall", "degC")
+    pe_salt0: float = setting(35.0, "initial and restoring salinity (basin)", "psu")
+    pe_temp_surface: float = setting(20.0, "initial surface temperature", "degC")
+    pe_temp_deep: float = setting(4.0, "initial abyssal temperature", "degC")
+    pe_thermocline: float = setting(
+        500.0, "e-folding depth of the initial temperature profile", "m"
+    )
+    pe_scale_viscosity: bool = setting(
+        True,
+        "on the sphere, scale horizontal viscosity/diffusivity by cos^2(lat) "
+        "(equatorial value given; keeps the explicit limit at high latitude)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
