@@ -141,7 +141,10 @@ class OutputWriter:
         if error:
             raise OutputError(f"output store {self.path}: {error}")
         context.barrier()  # metadata exists before any rank opens it
-        self._group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+        # never the consolidated snapshot: it lags the arrays' own metadata
+        self._group = zarr.open_group(
+            self.path, mode="r+", zarr_format=3, use_consolidated=False
+        )
         for suffix, (count, last) in counts.items():
             self._streams[suffix].count, self._streams[suffix].last_step = count, last
         self._views = {}
@@ -150,6 +153,9 @@ class OutputWriter:
             names += ["time" + stream.suffix, "step" + stream.suffix]
             names += ["time_mean_bounds"] if stream.suffix else []
             self._views.update({n: _unbounded(self._group[n]) for n in names})
+        # rank 0's handles for growing the time axis; only they resize, so their
+        # in-memory shapes stay the truth
+        self._resizable = {n: self._group[n] for n in self._views}
         first = self._group[next(iter(self.variables))]
         self._routing = ChunkRouting(decomposition, first.chunks[-2:], context.rank)
         self._queue = WriteQueue(max_in_flight)
@@ -273,11 +279,10 @@ class OutputWriter:
                 stores.append(
                     (view, (slice(index, index + 1), *lead, ys, xs), data[None])
                 )
-        graph = dask_store(stores)
         root = self.context.is_root
 
-        def job():
-            dask.compute(graph, scheduler="threads", num_workers=2)
+        def job():  # graph building, encoding and writing all off the loop's thread
+            dask.compute(*dask_store(stores), scheduler="threads", num_workers=2)
             if root:
                 self._commit_record(stream, index, step, times)
 
@@ -292,8 +297,8 @@ class OutputWriter:
             if s:
                 self._views["time_mean_bounds"][index] = times[1:]
             for name in self._stream_arrays(s):
-                array = self._group[name]
-                if array.shape[0] <= index:
+                array = self._resizable[name]
+                if array.shape[0] <= index:  # grow only; records commit out of order
                     array.resize((index + 1, *array.shape[1:]))
             _consolidate(self.path)
 
@@ -314,7 +319,9 @@ class OutputWriter:
             for dim, spec in self.coords.items():
                 self._create_coord(group, dim, spec)
         else:
-            group = zarr.open_group(self.path, mode="r+", zarr_format=3)
+            group = zarr.open_group(
+                self.path, mode="r+", zarr_format=3, use_consolidated=False
+            )
             self._check_compatible(group)
             history = group.attrs.get("history", "")
             line = f"resumed at step {resume_step} by {code_version()['git_commit']}"
