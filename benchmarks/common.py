@@ -1,0 +1,195 @@
+"""Benchmark helpers: machine description, timing with warm-up, JSON results, triad."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+# One XLA CPU thread per rank: each MPI rank then uses one core, so 1 -> 2 ranks
+# measures the decomposition, not XLA's own threading competing with MPI ranks.
+ONE_THREAD = "--xla_cpu_multi_thread_eigen=false"
+
+
+def git_hash() -> str:
+    """HEAD commit, with "+dirty" when tracked files differ from it."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "diff", "--quiet", "HEAD", "--", "neuralogcm_hpc", "benchmarks"],
+            cwd=ROOT,
+        ).returncode
+        return head + ("+dirty" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU, cores, memory, devices, versions."""
+    import jax
+
+    info = {
+        "host": socket.gethostname(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": _memory_gib(),
+        "jax": jax.__version__,
+        "backend": jax.default_backend(),
+        "devices": [str(d.device_kind) for d in jax.local_devices()],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        # Other work on the machine inflates timings: record how busy it was.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+    }
+    try:
+        from mpi4py import MPI
+
+        info["mpi"] = MPI.Get_library_version().splitlines()[0].strip()
+    except ImportError:
+        info["mpi"] = "none"
+    return info
+
+
+def write_result(name: str, results, out_dir: Path = RESULTS, **extra) -> Path:
+    """Save ``results`` as ``out_dir/name.json`` with machine, date and git hash."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    record = {
+        "benchmark": name,
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "git": git_hash(),
+        "machine": machine(),
+        **extra,
+        "results": results,
+    }
+    path = out_dir / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n")
+    return path
+
+
+def time_call(
+    fn: Callable, *args, warmup: int = 2, repeat: int = 7, context=None
+) -> dict:
+    """Seconds per call of ``fn(*args)`` after ``warmup`` calls (compilation).
+
+    Each sample waits for the result (``block_until_ready``); with a multi-rank
+    ``context`` the ranks start together (barrier) and a sample is the slowest
+    rank's time, the time the job as a whole takes. Reports median, min, max;
+    on a shared machine min (best of ``repeat``) is the least disturbed figure.
+    """
+    import jax
+
+    for _ in range(warmup):
+        jax.block_until_ready(fn(*args))
+    samples = []
+    for _ in range(repeat):
+        if context is not None:
+            context.barrier()
+        start = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        elapsed = time.perf_counter() - start
+        if context is not None and context.host_comm is not None:
+            from mpi4py import MPI
+
+            elapsed = context.host_comm.allreduce(elapsed, op=MPI.MAX)
+        samples.append(elapsed)
+    return {
+        "median_s": statistics.median(samples),
+        "min_s": min(samples),
+        "max_s": max(samples),
+        "repeat": repeat,
+    }
+
+
+def triad_bandwidth(n: int = 2**24, repeat: int = 10) -> dict:
+    """STREAM-triad bandwidth a = b + s c in float64 through jitted JAX.
+
+    Counts 3 x 8 bytes per element (read b and c, write a); 2^24 elements = 384 MiB
+    moved per call, far beyond any cache, so this is the memory roofline the
+    model's memory-bound stencils can reach on this device.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    jax.config.update("jax_enable_x64", True)
+    b = jnp.arange(n, dtype=jnp.float64)
+    c = jnp.ones(n, dtype=jnp.float64)
+    triad = jax.jit(lambda b, c: b + 3.0 * c)
+    timing = time_call(triad, b, c, warmup=2, repeat=repeat)
+    moved = 3 * 8 * n
+    return {
+        "elements": n,
+        "bytes_per_call": moved,
+        "median_s": timing["median_s"],
+        "gb_per_s": moved / timing["median_s"] / 1e9,
+        "best_gb_per_s": moved / timing["min_s"] / 1e9,
+    }
+
+
+def mpirun(
+    script: Path, ranks: int, args: list[str], timeout: float = 1800
+) -> subprocess.CompletedProcess:
+    """Run ``script`` as a ``python -m mpi4py`` job of ``ranks`` ranks, one core each.
+
+    Ranks are bound to cores while they fit (``--bind-to core``); beyond the core
+    count they are oversubscribed and unbound, and their numbers say so.
+    """
+    venv = ROOT / ".venv" / "bin"
+    launcher = venv / "mpirun" if (venv / "mpirun").exists() else Path("mpirun")
+    cores = os.cpu_count() or 1
+    cmd = [str(launcher)]
+    if os.geteuid() == 0:
+        cmd.append("--allow-run-as-root")
+    cmd += ["--bind-to", "core"] if ranks <= cores else ["--oversubscribe"]
+    cmd += ["--bind-to", "none"] if ranks > cores else []
+    cmd += ["-n", str(ranks), sys.executable, "-m", "mpi4py", str(script), *args]
+    env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}"}
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+    )
+    if out.returncode != 0:
+        raise RuntimeError(
+            f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}"
+        )
+    return out
+
+
+def last_json_line(stdout: str, tag: str = "RESULT ") -> dict:
+    """The JSON payload of the last line starting with ``tag`` in a job's output."""
+    lines = [line for line in stdout.splitlines() if line.startswith(tag)]
+    if not lines:
+        raise RuntimeError(f"no {tag.strip()} line in the job's output:\n{stdout}")
+    return json.loads(lines[-1][len(tag) :])
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except OSError:
+        pass
+    return None
