@@ -275,7 +275,10 @@ class Checkpointer:
     ) -> Restored | None:
         """Load checkpoint ``name`` (or the newest valid one); corrupt ones are
         reported and skipped. None when there is none and ``required`` is False."""
-        candidates = [self.directory / name] if name else self.committed()
+        # rank 0's listing for all: a shared file system may list late elsewhere,
+        # and every rank must verify the same checkpoints (collective calls)
+        names = [name] if name else [p.name for p in self.committed()]
+        candidates = [self.directory / n for n in self.context.bcast(names)]
         reasons = []
         for path in candidates:
             problems = self.verify(path)

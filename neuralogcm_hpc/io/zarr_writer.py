@@ -431,6 +431,15 @@ class OutputWriter:
                     f"coordinate {dim} differs from the existing store; "
                     "appending needs the same grid"
                 )
+        stored = {
+            n for n, a in group.arrays() if a.metadata.dimension_names[0] == "time"
+        }
+        stored -= {"time", "step"}
+        if stored != set(self.variables):
+            raise OutputError(
+                f"the existing store holds {sorted(stored)}, this run writes "
+                f"{sorted(self.variables)}; appending needs the same fields"
+            )
         for name, spec in self.variables.items():
             want = (*self._lead_shape(spec), d.ny, d.nx)
             if name not in group or group[name].shape[1:] != want:

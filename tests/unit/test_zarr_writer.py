@@ -203,3 +203,18 @@ def test_refuses_foreign_path_and_bad_input(tmp_path, context):
             COORDS,
             DT,
         )
+
+
+def test_append_needs_the_same_fields(tmp_path, context):
+    run(tmp_path / "o.zarr", context, range(2), snapshot_every=1)
+    with pytest.raises(OutputError, match="appending needs the same fields"):
+        OutputWriter(
+            tmp_path / "o.zarr",
+            Decomposition(NX, NY),
+            context,
+            {"ssh": VARIABLES["ssh"]},
+            COORDS,
+            DT,
+            mode="a",
+            resume_step=1,
+        )
