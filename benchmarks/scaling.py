@@ -9,6 +9,8 @@ steps, and times --repeat calls after warm-up; a sample is the slowest rank's.
   strong  fixed global grid: efficiency E(R) = T(1) / (R T(R))
   weak    fixed tile per rank (the grid grows along x, then y): E(R) = T(1) / T(R)
   SYPD    simulated years per wall-clock day = dt / (365 x seconds per step)
+  roofline  compulsory bytes per step / step time / ranks, as a fraction of one
+          core's STREAM-triad bandwidth (a lower bound of the bandwidth used)
 Results: benchmarks/results/scaling.json (plot: benchmarks/plot.py).
 """
 
@@ -56,6 +58,11 @@ def worker(case: str, nx: int, ny: int, steps: int, repeat: int) -> None:
     samples.sort()
     per_step = samples[0]  # best of `repeat`: least disturbed on a shared machine
     d = model.decomposition
+    stages = getattr(getattr(model, "integrator", None), "stages", 1)
+    prognostic_cells = nx * ny * sum(
+        cfg.grid.nz if name in ("u", "v", "temp", "salt") and cfg.grid.nz > 1 else 1
+        for name in model.prognostic_names
+    )
     result = {
         "case": case,
         "grid": [nx, ny],
@@ -68,6 +75,10 @@ def worker(case: str, nx: int, ny: int, steps: int, repeat: int) -> None:
         "sypd": cfg.time.dt / (365.0 * per_step),
         "dt_s": cfg.time.dt,
         "exchanges_per_step": getattr(model, "exchanges_per_step", None),
+        # Compulsory memory traffic: every stage reads and writes each prognostic
+        # value once (8 bytes each way); real kernels move more, so the bandwidth
+        # derived from it is a lower bound of what the step achieves.
+        "compulsory_bytes_per_step": 2 * 8 * prognostic_cells * stages,
     }
     if ctx.is_root:
         print("RESULT " + json.dumps(result), flush=True)
@@ -119,10 +130,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default="scaling", help="results file stem")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--grid", type=_grid, help=argparse.SUPPRESS)
+    parser.add_argument("--triad", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         worker(args.case, *args.grid, args.steps, args.repeat)
         return 0
+    if args.triad:
+        print("RESULT " + json.dumps(common.triad_bandwidth()), flush=True)
+        return 0
+    triad = common.last_json_line(common.mpirun(Path(__file__), 1, ["--triad"]).stdout)
+    print(f"triad bandwidth (one core): {triad['best_gb_per_s']:.2f} GB/s", flush=True)
     strong = [run_point(args.case, args.strong, r, args) for r in args.strong_ranks]
     weak = [
         run_point(args.case, weak_grid(args.weak, r), r, args) for r in args.weak_ranks
@@ -136,9 +153,12 @@ def main(argv: list[str] | None = None) -> int:
             row["efficiency"] = ideal / row["step_s"]
             ranks, eff = row["ranks"], row["efficiency"]
             print(f"{kind} efficiency at {ranks} rank(s): {eff:.2f}")
+    for row in strong + weak:
+        achieved = row["compulsory_bytes_per_step"] / row["step_s"] / row["ranks"]
+        row["roofline_fraction_per_rank"] = achieved / 1e9 / triad["best_gb_per_s"]
     path = common.write_result(
         args.name, {"strong": strong, "weak": weak}, case=args.case,
-        steps_per_call=args.steps,
+        steps_per_call=args.steps, triad=triad,
     )
     print(f"wrote {path}")
     return 0

@@ -1,0 +1,63 @@
+"""Benchmark infrastructure: result records, timing, triad, weak grids, plots."""
+
+import json
+import sys
+from pathlib import Path
+
+import jax.numpy as jnp
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import common  # noqa: E402
+import plot  # noqa: E402
+import scaling  # noqa: E402
+
+
+def test_write_result_records_machine_date_and_git(tmp_path):
+    path = common.write_result("demo", [{"x": 1}], out_dir=tmp_path, grid=[8, 8])
+    record = json.loads(path.read_text())
+    assert record["results"] == [{"x": 1}] and record["grid"] == [8, 8]
+    assert record["machine"]["cores"] >= 1 and record["machine"]["jax"]
+    assert record["date"].endswith("+00:00") and record["git"]
+
+
+def test_time_call_and_triad():
+    timing = common.time_call(lambda x: x * 2, jnp.ones(1000), warmup=1, repeat=3)
+    assert 0 < timing["min_s"] <= timing["median_s"] <= timing["max_s"]
+    triad = common.triad_bandwidth(n=2**16, repeat=3)
+    assert triad["bytes_per_call"] == 3 * 8 * 2**16 and triad["gb_per_s"] > 0
+
+
+def test_last_json_line_takes_the_last_tagged_line():
+    out = 'noise\nRESULT {"a": 1}\nRESULT {"a": 2}\n'
+    assert common.last_json_line(out) == {"a": 2}
+    with pytest.raises(RuntimeError, match="no RESULT line"):
+        common.last_json_line("nothing")
+
+
+def test_weak_grid_doubles_alternately():
+    assert [scaling.weak_grid((256, 128), r) for r in (1, 2, 4, 8)] == [
+        (256, 128), (512, 128), (512, 256), (1024, 256)
+    ]
+    with pytest.raises(ValueError, match="powers of two"):
+        scaling.weak_grid((8, 8), 3)
+
+
+def test_plots_from_result_files(tmp_path):
+    row = {"grid": [64, 32], "cell_updates_per_s": 1e6, "efficiency": 1.0}
+    common.write_result(
+        "scaling",
+        {"strong": [{**row, "ranks": 1}, {**row, "ranks": 2, "efficiency": 0.8}],
+         "weak": [{**row, "ranks": 1}]},
+        out_dir=tmp_path, case="beta_plane",
+    )
+    halo_row = {"exchange_s": 1e-3, "stencil_s": 2e-3, "step_s": 3e-3}
+    common.write_result(
+        "halo", [{**halo_row, "ranks": r} for r in (1, 2)], out_dir=tmp_path,
+        grid=[64, 64],
+    )
+    assert plot.main(["--results", str(tmp_path)]) == 0
+    for name in ("scaling.png", "halo.png"):
+        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
