@@ -151,6 +151,12 @@ class PhysicsConfig:
 class OutputConfig:
     path: str = setting("", "output Zarr store; empty = no output")
     every: int = setting(0, "steps between snapshots; 0 = only the final state")
+    average_every: int = setting(0, "steps per time-mean record; 0 = no means")
+    codec: str = setting(
+        "blosc-zstd",
+        "compression of output chunks",
+        choices=("blosc-zstd", "blosc-lz4", "zstd", "none"),
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,199 @@
+"""``python -m neuralogcm_hpc.run``: the command line for simulate and train."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+
+DESCRIPTION = """\
+Run the neuralogcm_hpc ocean model, serially or under mpirun (one rank per tile).
+
+Configuration is layered: the case's defaults (--case), then a TOML/YAML file
+(--config, whose `case` key picks the defaults), then each --set KEY=VALUE, then
+the flags below. Rank 0 prints progress and, at the end, one line
+`SUMMARY {json}` whose state_sha256 identifies the final global state bit for bit
+on any rank count.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from neuralogcm_hpc.cases import CASES, DEFAULT_CASE
+
+    parser = argparse.ArgumentParser(
+        prog="python -m neuralogcm_hpc.run",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "command",
+        nargs="?",
+        default="simulate",
+        choices=("simulate", "train"),
+        help="simulate (default) or train",
+    )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--case",
+        choices=sorted(CASES),
+        help=f"named case whose defaults to start from (default {DEFAULT_CASE})",
+    )
+    source.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set grid.nx=128 (repeatable)",
+    )
+    length = parser.add_mutually_exclusive_group()
+    length.add_argument("--steps", type=int, help="model steps to run in this segment")
+    length.add_argument("--days", type=float, help="simulated days to run")
+    parser.add_argument("--output", metavar="PATH", help="output Zarr store")
+    parser.add_argument("--checkpoint-dir", metavar="PATH", help="checkpoint directory")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest valid checkpoint (an error if there is none)",
+    )
+    return parser
+
+
+def resolve_config(args):
+    """Case defaults <- config file <- --set overrides <- flags; validated."""
+    from neuralogcm_hpc.cases import DEFAULT_CASE, case_config
+    from neuralogcm_hpc.config import (
+        ConfigError,
+        _merge,
+        _nest,
+        from_dict,
+        load_file,
+        parse_overrides,
+        to_dict,
+        validate,
+    )
+
+    if args.config:
+        file_values = load_file(args.config)
+        base = case_config(file_values.get("case", DEFAULT_CASE))
+        config = from_dict(_merge(to_dict(base), file_values))
+    else:
+        config = case_config(args.case or DEFAULT_CASE)
+    config = from_dict(_merge(to_dict(config), _nest(parse_overrides(args.overrides))))
+    flags = {}
+    if args.steps is not None:
+        if args.steps < 0:
+            raise ConfigError(f"--steps must be >= 0, got {args.steps}")
+        flags["time.steps"] = args.steps
+    if args.days is not None:
+        steps = args.days * 86400.0 / config.time.dt
+        if args.days < 0 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
+            raise ConfigError(
+                f"--days {args.days} is not a whole number of time steps of "
+                f"{config.time.dt} s; use --steps"
+            )
+        flags["time.steps"] = round(steps)
+    if args.output is not None:
+        flags["output.path"] = args.output
+    if args.checkpoint_dir is not None:
+        flags["checkpoint.dir"] = args.checkpoint_dir
+    return validate(config.replace(**flags))
+
+
+def simulate(config, context, resume: bool) -> dict:
+    from neuralogcm_hpc.simulation import Simulation
+
+    sim = Simulation(config, context, resume=resume, log=_log(context))
+    d = sim.model.decomposition
+    _log(context)(
+        f"case {config.case}: {config.physics.mode} on a {config.grid.nx} x "
+        f"{config.grid.ny} x {config.grid.nz} grid, {context.size} rank(s) as "
+        f"{d.px} x {d.py} tiles, dt = {config.time.dt} s, {config.precision}"
+    )
+    result = sim.run(config.time.steps)
+    return {
+        "case": config.case,
+        "mode": config.physics.mode,
+        "steps": result.steps,
+        "step": result.step,
+        "simulated_days": result.step * sim.model.dt / 86400.0,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "ranks": context.size,
+        "decomposition": [d.px, d.py],
+        "precision": config.precision,
+        "state_sha256": result.state_sha256,
+        "stopped_early": result.stopped_early,
+        "output": config.output.path or None,
+        "diagnostics": result.diagnostics,
+    }
+
+
+def _log(context):
+    def log(message: str) -> None:
+        if context.is_root:
+            print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+    return log
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from neuralogcm_hpc.parallel.devices import configure_devices
+
+    configure_devices()  # before JAX starts its backend: one GPU per rank
+    from neuralogcm_hpc.parallel.context import get_context
+
+    context = get_context()
+    try:
+        import jax
+
+        config = resolve_config(args)
+        jax.config.update("jax_enable_x64", config.precision == "float64")
+        if args.command == "simulate":
+            summary = simulate(config, context, args.resume)
+        else:
+            from neuralogcm_hpc.training.trainer import train_main
+
+            summary = train_main(config, context, resume=args.resume, log=_log(context))
+    except Exception as error:  # every rank reports, then the job ends non-zero
+        return _fail(error, context)
+    if context.is_root:
+        print("SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
+    return 0
+
+
+# Errors that every rank raises identically (they depend only on the config, the
+# rank count, globally reduced health or shared files): each rank exits non-zero
+# on its own. Anything else may have hit one rank only, so that rank aborts the job
+# rather than leave the others waiting in a collective forever.
+def _collective_errors() -> tuple[type[BaseException], ...]:
+    from neuralogcm_hpc.config import ConfigError
+    from neuralogcm_hpc.io.checkpoint import CheckpointError
+    from neuralogcm_hpc.parallel.decomposition import DecompositionError
+    from neuralogcm_hpc.physics.guard import StabilityError
+
+    return (ConfigError, DecompositionError, StabilityError, CheckpointError)
+
+
+def _fail(error: BaseException, context) -> int:
+    where = f"rank {context.rank}/{context.size}: " if context.size > 1 else ""
+    reason = f"{type(error).__name__}: {error}".replace("\n", " ")
+    collective = isinstance(error, _collective_errors())
+    if not collective:
+        traceback.print_exc(file=sys.stderr)
+    print(f"neuralogcm_hpc: error: {where}{reason}", file=sys.stderr, flush=True)
+    if context.size > 1 and not collective:
+        from mpi4py import MPI
+
+        MPI.COMM_WORLD.Abort(1)
+    return 2 if collective else 1
+
+
+if __name__ == "__main__":
+    # Unbuffered-enough output for batch logs; exit status carries the outcome.
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,303 @@
+"""The time loop: jitted chunks of steps, guard, output, checkpoints, progress."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralogcm_hpc.config import Config, ConfigError, to_dict
+from neuralogcm_hpc.parallel.context import ParallelContext
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What a finished (or gracefully stopped) segment reports."""
+
+    step: int  # absolute model step of the final state
+    steps: int  # steps taken in this segment
+    wall_seconds: float
+    state_sha256: str
+    stopped_early: bool
+    diagnostics: dict[str, float]
+
+
+class Simulation:
+    """Runs a model from a cold start or the newest valid checkpoint.
+
+    The loop advances ``time.steps_per_call`` steps per jitted call (the state
+    buffers are donated, so they are updated in place), then checks the model's
+    health (NaN/Inf, CFL) and stops with a StabilityError naming step, field and
+    location; applies the output schedule; writes checkpoints on schedule, at the
+    end, and when SIGTERM/SIGUSR1 asks for a graceful stop.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        context: ParallelContext,
+        *,
+        resume: bool = False,
+        log: Callable[[str], None] = print,
+    ):
+        from neuralogcm_hpc.cases import build_model
+
+        self.config, self.context, self.resume = config, context, resume
+        self.log = log if context.is_root else (lambda message: None)
+        self.model = build_model(config, context)
+        self.params = self.model.default_params()
+        self.checkpointer = self._make_checkpointer()
+
+    # -- public ------------------------------------------------------------------
+    def run(self, steps: int) -> RunResult:
+        """Advance ``steps`` model steps from the start (or resumed) state."""
+        from neuralogcm_hpc.io.signals import GracefulStop
+
+        state, restored = self._start_state()
+        start = int(state.step)
+        writer = self._make_writer(start, restored)
+        if writer is not None:
+            writer.update(start, self.model.fields(state))
+        cfg = self.config
+        events = [e for e in (cfg.output.every, cfg.checkpoint.every) if e]
+        advance = self._compiled_advance()
+        stop = GracefulStop(self.context).install()
+        t0 = time.perf_counter()
+        progress = _Progress(self.log, start, steps, self.model.dt)
+        step, stopped_early = start, False
+        try:
+            while step < start + steps:
+                n = _chunk(step, start + steps, cfg.time.steps_per_call, events)
+                state, health = advance(n)(state, self.params)
+                step += n
+                self.model.check(health, step)
+                if writer is not None:
+                    writer.update(step, self.model.fields(state))
+                progress.report(step)
+                if stop.requested():
+                    self.log(f"stop requested at step {step}: writing a checkpoint")
+                    stopped_early = True
+                    break
+                every = cfg.checkpoint.every
+                if every and step % every == 0 and step < start + steps:
+                    self._save(state, writer)
+            if writer is not None:
+                writer.write(step, self.model.fields(state))
+            self._save(state, writer)
+        finally:
+            stop.uninstall()
+            if writer is not None:
+                writer.close()
+        wall = time.perf_counter() - t0
+        diagnostics = {
+            k: float(v) for k, v in jax.jit(self.model.diagnostics)(state).items()
+        }
+        return RunResult(
+            step=step,
+            steps=step - start,
+            wall_seconds=wall,
+            state_sha256=state_checksum(
+                self.model.fields(state), self.model.decomposition, self.context
+            ),
+            stopped_early=stopped_early,
+            diagnostics=diagnostics,
+        )
+
+    # -- pieces --------------------------------------------------------------------
+    def _compiled_advance(self):
+        cache = {}
+
+        def advance(n: int):
+            if n not in cache:
+
+                def chunk(state, params):
+                    state = self.model.advance(state, params, n)
+                    return state, self.model.health(state)
+
+                cache[n] = jax.jit(chunk, donate_argnums=0)
+            return cache[n]
+
+        return advance
+
+    def _start_state(self):
+        state = self.model.initial_state()
+        if self.checkpointer is None:
+            if self.resume:
+                raise ConfigError(
+                    "--resume needs a checkpoint directory: pass --checkpoint-dir "
+                    "or set checkpoint.dir"
+                )
+            return state, None
+        if not self.resume:
+            existing = self.checkpointer.committed()
+            if existing:
+                raise ConfigError(
+                    f"{self.config.checkpoint.dir} already holds checkpoints (newest "
+                    f"{existing[0].name}); pass --resume to continue that run or "
+                    "choose another --checkpoint-dir"
+                )
+            return state, None
+        restored = self.checkpointer.load_latest(required=True)
+        self.log(f"resuming from {restored.path} (step {restored.step})")
+        return self._restore(state, restored), restored
+
+    def _tiled(self, state) -> dict[str, np.ndarray]:
+        """Every tile-shaped array of the state, halos stripped, global-indexed."""
+        g = self.model.grid
+        out = {
+            f"fields.{n}": np.asarray(v) for n, v in self.model.fields(state).items()
+        }
+        for name, value in _flat(state.memory, "memory"):
+            out[name] = np.asarray(g.interior(value))
+        return out
+
+    def _restore(self, state, restored):
+        g = self.model.grid
+        fields = {n: jnp.asarray(restored.tiled[f"fields.{n}"]) for n in state.fields}
+        state = self.model.with_fields(state, fields)
+        memory_names = dict(_flat(state.memory, "memory"))
+        memory = jax.tree_util.tree_unflatten(
+            jax.tree_util.tree_structure(state.memory),
+            [g.pad(jnp.asarray(restored.tiled[name])) for name in memory_names],
+        )
+        return state.replace(
+            memory=memory,
+            step=jnp.asarray(restored.replicated["step"], jnp.int64),
+            key=jnp.asarray(restored.replicated["key"]),
+        )
+
+    def _save(self, state, writer) -> None:
+        if self.checkpointer is None:
+            return
+        tiled, replicated = self._tiled(state), {}
+        if writer is not None:
+            mean_tiled, replicated = writer.checkpoint_state()
+            tiled.update({f"output.{k}": v for k, v in mean_tiled.items()})
+            replicated = {f"output.{k}": v for k, v in replicated.items()}
+        replicated["step"] = np.asarray(int(state.step), np.int64)
+        replicated["key"] = np.asarray(state.key)
+        name = self.checkpointer.save(
+            int(state.step), tiled, replicated, {"config": to_dict(self.config)}
+        )
+        self.log(f"checkpoint {name} written")
+
+    def _make_checkpointer(self):
+        directory = self.config.checkpoint.dir
+        if not directory:
+            return None
+        from neuralogcm_hpc.io.checkpoint import Checkpointer
+
+        return Checkpointer(
+            directory,
+            self.model.decomposition,
+            self.context,
+            self.config.checkpoint.keep,
+        )
+
+    def _make_writer(self, start: int, restored):
+        cfg = self.config
+        if not cfg.output.path:
+            return None
+        from neuralogcm_hpc.io.variables import output_coordinates, output_variables
+        from neuralogcm_hpc.io.zarr_writer import OutputWriter
+
+        g = self.model.grid
+        writer = OutputWriter(
+            cfg.output.path,
+            self.model.decomposition,
+            self.context,
+            output_variables(self.model.prognostic_names, g.nz, cfg.precision),
+            output_coordinates(cfg, np.asarray(g.z_centre)),
+            self.model.dt,
+            attrs={"config": cfg.to_json(), "case": cfg.case},
+            codec=cfg.output.codec,
+            snapshot_every=cfg.output.every,
+            average_every=cfg.output.average_every,
+            mode="a" if restored is not None else "w",
+            resume_step=start,
+        )
+        if restored is not None:
+            prefix = "output."
+            writer.restore_average_state(
+                {
+                    k[len(prefix) :]: v
+                    for k, v in restored.tiled.items()
+                    if k.startswith(prefix)
+                },
+                {
+                    k[len(prefix) :]: v
+                    for k, v in restored.replicated.items()
+                    if k.startswith(prefix)
+                },
+            )
+        return writer
+
+
+def _with_prefix(arrays: dict, prefix: str) -> dict:
+    """The entries named ``prefix...``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
+
+
+def _flat(tree, prefix: str):
+    """(dotted name, leaf) pairs of a pytree, in leaf order."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
+        yield ".".join([prefix, *keys]), leaf
+
+
+def _chunk(step: int, end: int, per_call: int, events: list[int]) -> int:
+    """Steps in the next call: at most ``per_call``, never past the end or an
+    output/checkpoint event (so schedules land exactly on their steps)."""
+    n = min(per_call, end - step)
+    for every in events:
+        n = min(n, every - step % every)
+    return n
+
+
+def state_checksum(fields: dict, decomposition, context: ParallelContext) -> str:
+    """sha256 of every field's GLOBAL array (float64, C order, in name order).
+
+    Tiles are gathered to rank 0 and placed by their global offsets, so the digest
+    depends only on the values, never on the rank count; every rank returns it.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(fields):
+        tile = np.asarray(fields[name], np.float64)
+        pieces = [tile] if context.host_comm is None else context.host_comm.gather(tile)
+        if context.is_root:
+            full = np.empty(tile.shape[:-2] + (decomposition.ny, decomposition.nx))
+            for rank, piece in enumerate(pieces):
+                ys, xs = decomposition.global_slices(rank)
+                full[..., ys, xs] = piece
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(full).tobytes())
+    return context.bcast(digest.hexdigest() if context.is_root else None)
+
+
+class _Progress:
+    """Rank-0 progress lines about every 10% of the run or 30 s of wall time."""
+
+    def __init__(self, log, start: int, steps: int, dt: float):
+        self.log, self.start, self.steps, self.dt = log, start, steps, dt
+        self.t0 = self.last = time.perf_counter()
+        self.next_fraction = 0.1
+
+    def report(self, step: int) -> None:
+        now = time.perf_counter()
+        done = (step - self.start) / max(self.steps, 1)
+        if done < self.next_fraction and now - self.last < 30 and done < 1:
+            return
+        self.last = now
+        self.next_fraction = math.floor(done * 10 + 1) / 10
+        rate = (step - self.start) / max(now - self.t0, 1e-9)
+        eta = (self.start + self.steps - step) / max(rate, 1e-9)
+        self.log(
+            f"step {step} ({100 * done:.0f}%), day {step * self.dt / 86400:.3f}, "
+            f"{rate:.1f} steps/s, eta {eta:.0f} s"
+        )
