@@ -30,53 +30,32 @@ no duplicate and no gap.
 from __future__ import annotations
 
 import dataclasses
-import json
 import shutil
 import threading
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import dask
 import numpy as np
 import zarr
-from zarr.core.array import AsyncArray
 
+from neuralogcm_hpc.io.output_store import (
+    MARKER,
+    CoordSpec,
+    OutputError,
+    OutputLayout,
+    VariableSpec,
+    consolidate,
+    is_ours,
+    unbounded,
+)
 from neuralogcm_hpc.io.routing import ChunkRouting
 from neuralogcm_hpc.io.storage import code_version, compressors
 from neuralogcm_hpc.io.write_queue import WriteQueue, dask_store
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 
-MARKER = "neuralogcm_hpc_output"
-_UNBOUNDED = 2**40  # record capacity of the write views; metadata holds the truth
-
-
-class OutputError(RuntimeError):
-    """An output store that cannot be created, appended to or written."""
-
-
-@dataclasses.dataclass(frozen=True)
-class VariableSpec:
-    """An output field: spatial dims (last two are y, x), CF units and long name."""
-
-    dims: tuple[str, ...]
-    units: str
-    long_name: str
-    dtype: str = "float64"
-    standard_name: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class CoordSpec:
-    """A 1-D global coordinate (lon, lat, x, y or depth) with CF attributes."""
-
-    values: np.ndarray
-    units: str
-    long_name: str
-    axis: str = ""
-    standard_name: str = ""
-    positive: str = ""
+__all__ = ["CoordSpec", "OutputError", "OutputWriter", "VariableSpec"]
 
 
 @dataclasses.dataclass
@@ -125,9 +104,14 @@ class OutputWriter:
             snapshot_every,
             average_every,
         )
-        self._check_specs()
-        self._time_attrs = {"units": time_units, "calendar": calendar}
-        self._compressors = compressors(codec, level)
+        self._layout = OutputLayout(
+            self.variables,
+            self.coords,
+            decomposition,
+            compressors(codec, level),
+            {"units": time_units, "calendar": calendar},
+        )
+        self._layout.check()
         self._streams = {"": _Stream("")}
         if average_every:
             self._streams["_mean"] = _Stream("_mean")
@@ -152,7 +136,7 @@ class OutputWriter:
             names = [n + stream.suffix for n in self.variables]
             names += ["time" + stream.suffix, "step" + stream.suffix]
             names += ["time_mean_bounds"] if stream.suffix else []
-            self._views.update({n: _unbounded(self._group[n]) for n in names})
+            self._views.update({n: unbounded(self._group[n]) for n in names})
         # rank 0's handles for growing the time axis; only they resize, so their
         # in-memory shapes stay the truth
         self._resizable = {n: self._group[n] for n in self._views}
@@ -179,17 +163,16 @@ class OutputWriter:
                         "steps); make output intervals multiples of "
                         "time.steps_per_call"
                     )
+        host = None  # one host copy serves the snapshot and the running mean
         if self.snapshot_every and step % self.snapshot_every == 0:
-            self.write(step, fields)
+            host = self._host(fields)
+            self._snapshot(step, host)
         if self.average_every:
-            self._accumulate(step, fields)
+            self._accumulate(step, fields if host is None else host)
 
     def write(self, step: int, fields: Mapping[str, object]) -> None:
         """Write a snapshot record now (skipped if ``step`` is already written)."""
-        stream = self._streams[""]
-        if step <= stream.last_step:
-            return
-        self._write_record(stream, step, (step * self.dt,), self._host(fields))
+        self._snapshot(step, self._host(fields))
 
     def flush(self) -> None:
         """Wait until every pending record of every rank is on disk."""
@@ -230,11 +213,15 @@ class OutputWriter:
         return {"waited_s": q.waited_s, "records": q.jobs, "peak": q.peak_in_flight}
 
     # -- records ----------------------------------------------------------------
+    def _snapshot(self, step: int, host: dict[str, np.ndarray]) -> None:
+        stream = self._streams[""]
+        if step > stream.last_step:
+            self._write_record(stream, step, (step * self.dt,), host)
+
     def _accumulate(self, step: int, fields: Mapping[str, object]) -> None:
         weight, start, last = (int(v) for v in self._mean_state)
         if step > last:
-            host = self._host(fields)
-            for name, tile in host.items():
+            for name, tile in self._host(fields).items():
                 add = tile.astype(np.float64) * (step - last)
                 self._sums[name] = self._sums[name] + add if name in self._sums else add
             weight, last = weight + step - last, step
@@ -256,9 +243,10 @@ class OutputWriter:
             )
         d, host = self.decomposition, {}
         for name, spec in self.variables.items():
-            # An owned host copy: the device buffer may be donated to the next step.
+            # an owned host copy: the device buffer may be donated to the next step
+            # and a caller's numpy array may be reused while the write is pending
             tile = np.array(fields[name], dtype=spec.dtype, copy=True)
-            want = self._lead_shape(spec) + (d.tile_ny, d.tile_nx)
+            want = self._layout.lead_shape(spec) + (d.tile_ny, d.tile_nx)
             if tile.shape != want:
                 raise OutputError(
                     f"{name}: tile shape {tile.shape} != {want}; pass interior tiles "
@@ -296,16 +284,16 @@ class OutputWriter:
             self._views["step" + s][index] = step
             if s:
                 self._views["time_mean_bounds"][index] = times[1:]
-            for name in self._stream_arrays(s):
+            for name in self._layout.stream_arrays(s):
                 array = self._resizable[name]
                 if array.shape[0] <= index:  # grow only; records commit out of order
                     array.resize((index + 1, *array.shape[1:]))
-            _consolidate(self.path)
+            consolidate(self.path)
 
     # -- store creation (rank 0) ------------------------------------------------
     def _prepare(self, mode: str, resume_step: int, attrs: dict) -> dict:
         exists = self.path.exists()
-        if exists and not _is_ours(self.path):
+        if exists and not is_ours(self.path):
             raise OutputError(
                 "path exists and is not an output store of this model; "
                 "choose another output path or remove it yourself"
@@ -316,13 +304,12 @@ class OutputWriter:
             group = zarr.open_group(self.path, mode="w", zarr_format=3)
             meta = {"Conventions": "CF-1.8", MARKER: 1, **code_version(), **attrs}
             group.update_attributes(meta)
-            for dim, spec in self.coords.items():
-                self._create_coord(group, dim, spec)
+            self._layout.create_coords(group)
         else:
             group = zarr.open_group(
                 self.path, mode="r+", zarr_format=3, use_consolidated=False
             )
-            self._check_compatible(group)
+            self._layout.check_compatible(group)
             history = group.attrs.get("history", "")
             line = f"resumed at step {resume_step} by {code_version()['git_commit']}"
             group.update_attributes(
@@ -331,7 +318,7 @@ class OutputWriter:
         counts = {}
         for suffix in self._streams:
             if "step" + suffix not in group:
-                self._create_stream(group, suffix)
+                self._layout.create_stream(group, suffix)
             steps = group["step" + suffix][:]
             # snapshots at step >= resume_step are rewritten by the resumed run;
             # means ending at or before it are complete and kept
@@ -341,157 +328,9 @@ class OutputWriter:
                 if mode == "a"
                 else 0
             )
-            for name in self._stream_arrays(suffix):
+            for name in self._layout.stream_arrays(suffix):
                 array = group[name]
                 array.resize((keep, *array.shape[1:]))
             counts[suffix] = (keep, int(steps[keep - 1]) if keep else -1)
-        _consolidate(self.path)
+        consolidate(self.path)
         return counts
-
-    def _create_coord(self, group, dim: str, spec: CoordSpec) -> None:
-        values = np.asarray(spec.values)
-        attrs = {"units": spec.units, "long_name": spec.long_name}
-        attrs |= {
-            k: v
-            for k in ("axis", "standard_name", "positive")
-            if (v := getattr(spec, k))
-        }
-        array = group.create_array(
-            dim,
-            shape=values.shape,
-            dtype=values.dtype,
-            dimension_names=(dim,),
-            attributes=attrs,
-        )
-        array[...] = values
-
-    def _create_stream(self, group, suffix: str) -> None:
-        d, time = self.decomposition, "time" + suffix
-        time_attrs = {
-            **self._time_attrs,
-            "standard_name": "time",
-            "axis": "T",
-            "long_name": "time" + (" (middle of averaging interval)" if suffix else ""),
-        }
-        if suffix:
-            time_attrs["bounds"] = "time_mean_bounds"
-            group.create_array(
-                "time_mean_bounds",
-                shape=(0, 2),
-                chunks=(512, 2),
-                dtype="float64",
-                fill_value=np.nan,
-                dimension_names=(time, "nv"),
-            )
-        group.create_array(
-            time,
-            shape=(0,),
-            chunks=(512,),
-            dtype="float64",
-            fill_value=np.nan,
-            dimension_names=(time,),
-            attributes=time_attrs,
-        )
-        group.create_array(
-            "step" + suffix,
-            shape=(0,),
-            chunks=(512,),
-            dtype="int64",
-            fill_value=-1,
-            dimension_names=(time,),
-            attributes={"long_name": "model step", "units": "1"},
-        )
-        for name, spec in self.variables.items():
-            lead = self._lead_shape(spec)
-            attrs = {
-                "units": spec.units,
-                "long_name": spec.long_name,
-                "coordinates": "step" + suffix,
-            }
-            if spec.standard_name:
-                attrs["standard_name"] = spec.standard_name
-            if suffix:
-                attrs["cell_methods"] = f"{time}: mean"
-            group.create_array(
-                name + suffix,
-                shape=(0, *lead, d.ny, d.nx),
-                chunks=(1, *lead, d.tile_ny, d.tile_nx),
-                dtype=spec.dtype,
-                fill_value=np.nan,
-                compressors=self._compressors,
-                dimension_names=(time, *spec.dims),
-                attributes=attrs,
-            )
-
-    def _check_compatible(self, group) -> None:
-        d = self.decomposition
-        for dim, spec in self.coords.items():
-            if dim not in group or not np.array_equal(group[dim][:], spec.values):
-                raise OutputError(
-                    f"coordinate {dim} differs from the existing store; "
-                    "appending needs the same grid"
-                )
-        stored = {
-            n for n, a in group.arrays() if a.metadata.dimension_names[0] == "time"
-        }
-        stored -= {"time", "step"}
-        if stored != set(self.variables):
-            raise OutputError(
-                f"the existing store holds {sorted(stored)}, this run writes "
-                f"{sorted(self.variables)}; appending needs the same fields"
-            )
-        for name, spec in self.variables.items():
-            want = (*self._lead_shape(spec), d.ny, d.nx)
-            if name not in group or group[name].shape[1:] != want:
-                raise OutputError(
-                    f"variable {name} missing or not shaped {want} in the "
-                    "existing store; appending needs the same fields"
-                )
-
-    def _check_specs(self) -> None:
-        d = self.decomposition
-        for name, spec in self.variables.items():
-            for dim in spec.dims:
-                if dim not in self.coords:
-                    raise OutputError(f"{name}: no coordinate given for dim {dim!r}")
-            sizes = tuple(len(self.coords[dim].values) for dim in spec.dims[-2:])
-            if len(spec.dims) < 2 or sizes != (d.ny, d.nx):
-                raise OutputError(
-                    f"{name}: last two dims {spec.dims[-2:]} have sizes "
-                    f"{sizes}, the grid is (ny, nx) = {(d.ny, d.nx)}"
-                )
-
-    def _lead_shape(self, spec: VariableSpec) -> tuple[int, ...]:
-        return tuple(len(self.coords[dim].values) for dim in spec.dims[:-2])
-
-    def _stream_arrays(self, suffix: str) -> list[str]:
-        names = [n + suffix for n in self.variables] + [
-            "time" + suffix,
-            "step" + suffix,
-        ]
-        return names + (["time_mean_bounds"] if suffix else [])
-
-
-def _unbounded(array: zarr.Array) -> zarr.Array:
-    """A handle on the same array whose in-memory record capacity is unbounded.
-
-    Every rank writes its chunks of record k without waiting for rank 0 to grow the
-    stored shape; only rank 0 ever writes metadata, so there is no metadata race.
-    """
-    inner = array.async_array
-    meta = inner.metadata.update_shape((_UNBOUNDED, *array.shape[1:]))
-    return zarr.Array(AsyncArray(meta, inner.store_path, inner.config))
-
-
-def _is_ours(path: Path) -> bool:
-    try:
-        return bool(json.loads((path / "zarr.json").read_text())["attributes"][MARKER])
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _consolidate(path: Path) -> None:
-    """Refresh consolidated metadata so ``xarray.open_zarr(path)`` sees new records."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "consolidated metadata not in v3 spec"
-        zarr.consolidate_metadata(str(path))
