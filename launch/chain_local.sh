@@ -7,8 +7,9 @@
 #            --checkpoint-dir ckpt -n 4 -- --case double_gyre --output out.zarr
 #
 # Each segment is `python -m neuralogcm_hpc.run simulate --resume --checkpoint-dir DIR
-# --steps N [run.py options]` (under launch/mpirun.sh when RANKS > 1); the first
-# segment starts fresh because DIR holds no checkpoint yet. After each segment the
+# --steps N [run.py options]` (under launch/mpirun.sh when RANKS > 1); --resume is
+# left out while DIR holds no committed checkpoint (DIR/ckpt-*), so the first
+# segment starts fresh and an existing chain continues. After each segment the
 # model time is read from the run's `SUMMARY {json}` line (`simulated_days`: time of
 # the final state, step x dt, counted from the start of the simulation) and the loop
 # stops once it reaches TARGET. The last segment is shortened to land on TARGET
@@ -56,7 +57,9 @@ segment_cmd() {  # the command of one segment of $1 steps
   else
     cmd=("$python" -m neuralogcm_hpc.run)
   fi
-  cmd+=(simulate --resume --checkpoint-dir "$ckpt" --steps "$steps" "$@")
+  cmd+=(simulate)
+  compgen -G "$ckpt/ckpt-[0-9]*" >/dev/null && cmd+=(--resume)
+  cmd+=(--checkpoint-dir "$ckpt" --steps "$steps" "$@")
 }
 
 if [[ $dry == 1 ]]; then

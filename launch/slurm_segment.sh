@@ -3,9 +3,9 @@
 #
 # Sourced by launch/slurm_cpu.sbatch and launch/slurm_gpu.sbatch (not run directly).
 # Runs `srun python -m mpi4py -m neuralogcm_hpc.run simulate --resume --checkpoint-dir
-# CHECKPOINT_DIR --steps SEGMENT_STEPS RUN_ARGS`; the first job starts fresh because
-# CHECKPOINT_DIR holds no checkpoint yet. Each later job resumes from the newest
-# checkpoint that verifies.
+# CHECKPOINT_DIR --steps SEGMENT_STEPS RUN_ARGS`; --resume is left out while
+# CHECKPOINT_DIR holds no committed checkpoint (ckpt-*), so the first job starts
+# fresh and each later job resumes from the newest checkpoint that verifies.
 # Final checkpoint: the batch scripts ask for `--signal=B:USR1@300`, so Slurm sends
 # SIGUSR1 to this shell 300 s before the time limit; it is forwarded to the srun
 # tasks (the model checkpoints and stops) and the chain goes on regardless of how the
@@ -40,8 +40,9 @@ job=${SLURM_JOB_ID:-DRYRUN}
 log_dir=${LOG_DIR:-$CHECKPOINT_DIR/logs}
 log=$log_dir/segment-$(printf %03d "$segment")-$job.log
 
-run=(-m mpi4py -m neuralogcm_hpc.run simulate --resume --checkpoint-dir "$CHECKPOINT_DIR"
-     --steps "$SEGMENT_STEPS")
+run=(-m mpi4py -m neuralogcm_hpc.run simulate)
+compgen -G "$CHECKPOINT_DIR/ckpt-[0-9]*" >/dev/null && run+=(--resume)
+run+=(--checkpoint-dir "$CHECKPOINT_DIR" --steps "$SEGMENT_STEPS")
 # shellcheck disable=SC2206  # RUN_ARGS is deliberately word-split
 [[ -n ${RUN_ARGS:-} ]] && run+=(${RUN_ARGS})
 if [[ -n ${CONTAINER:-} ]]; then

@@ -68,23 +68,25 @@ def test_chain_local_dry_run():
         env={"PYTHON": "py"},
     )
     first, note = out.stdout.splitlines()
+    # No checkpoint in ck yet: the first segment starts fresh, without --resume.
     assert words(first) == ["env", "PYTHON=py", str(LAUNCH / "mpirun.sh"), "-n", "2",
-                            "--", "simulate", "--resume", "--checkpoint-dir", "ck",
+                            "--", "simulate", "--checkpoint-dir", "ck",
                             "--steps", "100", "--case", "x"]
     assert "simulated_days >= 30" in note
 
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
-def test_slurm_dry_run(kind):
+def test_slurm_dry_run(kind, tmp_path):
+    (tmp_path / "ckpt-000000001000").mkdir()  # a committed checkpoint: resume
     env = {"DRY_RUN": "1", "TARGET_DAYS": "365", "SEGMENT_STEPS": "1000",
-           "CHECKPOINT_DIR": "/scratch/ck", "RUN_ARGS": "--case c --output o.zarr",
+           "CHECKPOINT_DIR": str(tmp_path), "RUN_ARGS": "--case c --output o.zarr",
            "SLURM_JOB_ID": "4242", "CHAIN_SEGMENT": "3", "NEURALOGCM_HOME": str(ROOT),
            "PYTHON": "py"}
     script = LAUNCH / f"slurm_{kind}.sbatch"
     srun, note, sbatch = run(["bash", script], env=env).stdout.splitlines()
     assert words(srun) == ["srun", "--kill-on-bad-exit=1", "py", "-m", "mpi4py", "-m",
                            "neuralogcm_hpc.run", "simulate", "--resume",
-                           "--checkpoint-dir", "/scratch/ck", "--steps", "1000",
+                           "--checkpoint-dir", str(tmp_path), "--steps", "1000",
                            "--case", "c", "--output", "o.zarr"]
     assert "SIGUSR1" in note
     assert words(sbatch) == ["sbatch", "--dependency=afterany:4242",
@@ -145,7 +147,8 @@ if os.environ.get("STUB_FAIL_AT") == str(step):
     print("stub: NaN in ssh", file=sys.stderr); sys.exit(3)
 if os.environ.get("STUB_STALL") != "1":
     step += steps
-os.makedirs(ckpt, exist_ok=True)
+assert ("--resume" in args) == os.path.exists(state), "resume iff checkpointed"
+os.makedirs(os.path.join(ckpt, "ckpt-%012d" % step), exist_ok=True)
 json.dump({{"step": step}}, open(state, "w"))
 print("SUMMARY " + json.dumps({{"steps": steps, "step": step,
                                "simulated_days": step * 0.25}}))
@@ -174,7 +177,7 @@ def test_chain_local_runs_segments_to_the_target(tmp_path, stub_python):
     calls = (tmp_path / "calls.txt").read_text().splitlines()
     # 10 days = 40 steps of 0.25 day: 16 + 16 + 8, the last segment shortened.
     assert [words(c)[words(c).index("--steps") + 1] for c in calls] == ["16", "16", "8"]
-    assert all("--resume" in c for c in calls)
+    assert ["--resume" in c for c in calls] == [False, True, True]
     assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
     assert len(list((tmp_path / "ck" / "logs").glob("segment-*.log"))) == 3
 
