@@ -68,9 +68,9 @@ class TimeConfig:
 @dataclasses.dataclass(frozen=True)
 class PhysicsConfig:
     mode: str = setting(
-        "tracer_diffusion",
+        "shallow_water",
         "equations solved",
-        choices=("tracer_diffusion", "shallow_water", "primitive"),
+        choices=("shallow_water", "primitive"),
     )
     gravity: float = setting(9.81, "gravitational acceleration", "m s-2")
     f0: float = setting(1e-4, "Coriolis parameter at the reference latitude", "s-1")
@@ -242,7 +242,7 @@ class TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    case: str = setting("tracer_diffusion", "named case the defaults came from")
+    case: str = setting("beta_plane_small", "named case the defaults came from")
     precision: str = setting(
         "float64", "floating-point precision", choices=("float64", "float32")
     )
