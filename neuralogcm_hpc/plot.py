@@ -63,20 +63,27 @@ def layer_thickness(ds: xr.Dataset, var: str) -> xr.DataArray | None:
     return xr.DataArray(np.diff(edges), dims=(zdim,), coords={zdim: ds[zdim]})
 
 
-def to_centres(ds: xr.Dataset, name: str, axis: str, periodic: bool) -> xr.DataArray:
-    """C-grid face velocity averaged to cell centres.
+def to_centres(ds: xr.Dataset, name: str, periodic: bool) -> xr.DataArray:
+    """C-grid face velocity ``u`` or ``v`` averaged to cell centres.
 
     u[j, i] sits on the west face of cell (j, i), v[j, i] on its south face: the
     centre value averages the face with the next one east (north). Beyond the last
     face the neighbour wraps on a periodic axis and is 0 at a wall (no normal flow).
+    The result is labelled with the centre dims of ``ssh`` (faces may have their
+    own coordinate, e.g. x_u / y_v).
     """
     field = ds[name].fillna(0.0)
-    dim = field.dims[-1] if axis == "x" else field.dims[-2]
+    axis = -1 if name == "u" else -2
+    dim, target = field.dims[axis], ds["ssh"].dims[axis]
     nxt = field.roll({dim: -1}, roll_coords=False)
     if not periodic:
-        last = field[dim].values[-1]
-        nxt = nxt.where(field[dim] != last, 0.0)
-    return 0.5 * (field + nxt)
+        n = field.sizes[dim]
+        nxt = nxt.where(xr.DataArray(np.arange(n) < n - 1, dims=(dim,)), 0.0)
+    centre = 0.5 * (field + nxt)
+    if dim != target:
+        centre = centre.drop_vars(dim, errors="ignore").rename({dim: target})
+        centre = centre.assign_coords({target: ds[target]})
+    return centre
 
 
 def surface(field: xr.DataArray) -> xr.DataArray:
@@ -108,8 +115,8 @@ def diagnostics(ds: xr.Dataset) -> dict[str, xr.DataArray]:
 
     out = {"volume anomaly (m3)": total(ssh * area)}
     dz = layer_thickness(ds, "u")
-    u = to_centres(ds, "u", "x", bool(grid.get("periodic_x", True)))
-    v = to_centres(ds, "v", "y", bool(grid.get("periodic_y", False)))
+    u = to_centres(ds, "u", bool(grid.get("periodic_x", True)))
+    v = to_centres(ds, "v", bool(grid.get("periodic_y", False)))
     if dz is None:
         thickness = float(grid.get("depth", 100.0)) + ssh.fillna(0.0)
     else:
@@ -133,8 +140,8 @@ def plot_maps(ds: xr.Dataset, out: Path, index: int = -1) -> list[str]:
     panels = [("SSH (m)", ds["ssh"], "RdBu_r")]
     if "temp" in ds:
         panels.append(("SST (degC)", surface(ds["temp"]), "inferno"))
-    u = surface(to_centres(ds, "u", "x", bool(grid.get("periodic_x", True))))
-    v = surface(to_centres(ds, "v", "y", bool(grid.get("periodic_y", False))))
+    u = surface(to_centres(ds, "u", bool(grid.get("periodic_x", True))))
+    v = surface(to_centres(ds, "v", bool(grid.get("periodic_y", False))))
     panels.append(("surface speed (m s-1)", np.hypot(u, v), "viridis"))
     seconds = float(ds[tdim].values[index])
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4))

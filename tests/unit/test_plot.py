@@ -6,7 +6,9 @@ import struct
 import numpy as np
 
 from neuralogcm_hpc.config import Config, to_dict
-from neuralogcm_hpc.io.zarr_writer import CoordSpec, OutputWriter, VariableSpec
+from neuralogcm_hpc.grid import level_thicknesses
+from neuralogcm_hpc.io.variables import output_coordinates, output_variables
+from neuralogcm_hpc.io.zarr_writer import OutputWriter
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 from neuralogcm_hpc.plot import (
@@ -18,36 +20,33 @@ from neuralogcm_hpc.plot import (
     open_output,
 )
 
-NX, NY, NZ = 8, 6, 2
+NX, NY = 8, 6
 DT = 3600.0
-DZ = np.array([10.0, 30.0])  # layer thicknesses; centres at 5 and 25 m
+DEPTH = 40.0  # two equal levels of 20 m (grid.level_thicknesses)
 
 
 def write_store(path, three_d=True):
+    """Three records in exactly the run's layout (io.variables specs and coords)."""
+    config = Config().replace(
+        **{
+            "grid.kind": "sphere", "grid.nx": NX, "grid.ny": NY,
+            "grid.nz": 2 if three_d else 1, "grid.depth": DEPTH,
+            "grid.lat_south": -60.0, "grid.lat_north": 60.0,  # 20 degree cells
+            "grid.periodic_x": True, "grid.periodic_y": False,
+        }
+    )
+    dz = level_thicknesses(config.grid.nz, DEPTH)
+    names = ("u", "v", "temp", "salt", "ssh") if three_d else ("u", "v", "ssh")
     serial = ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
-    lon = np.arange(NX) * 45.0 + 22.5
-    lat = np.linspace(-50.0, 50.0, NY)  # 20 degree cells, edges at +-60
-    coords = {
-        "lon": CoordSpec(lon, "degrees_east", "longitude", "X"),
-        "lat": CoordSpec(lat, "degrees_north", "latitude", "Y"),
-    }
-    level = ("depth",) if three_d else ()
-    if three_d:
-        centres = np.cumsum(DZ) - DZ / 2
-        coords["depth"] = CoordSpec(centres, "m", "depth", "Z", positive="down")
-    names = {"u": "m s-1", "v": "m s-1", "ssh": "m"}
-    if three_d:
-        names |= {"temp": "degC", "salt": "g kg-1"}
-    variables = {
-        n: VariableSpec((*(level if n != "ssh" else ()), "lat", "lon"), units, n)
-        for n, units in names.items()
-    }
-    config = Config().replace(**{"grid.periodic_x": True, "grid.depth": 40.0})
+    variables = output_variables(names, config.grid.nz, "float64")
+    # ssh is a surface field, (y, x) whatever the number of levels.
+    variables["ssh"] = output_variables(["ssh"], 1, "float64")["ssh"]
     writer = OutputWriter(
-        path, Decomposition(NX, NY, 1, 1), serial, variables, coords, dt=DT,
+        path, Decomposition(NX, NY, 1, 1), serial, variables,
+        output_coordinates(config, np.cumsum(dz) - dz / 2), dt=DT,
         attrs={"config": json.dumps(to_dict(config))},
     )
-    shape3 = (NZ, NY, NX) if three_d else (NY, NX)
+    shape3 = (2, NY, NX) if three_d else (NY, NX)
     for step in (0, 5, 10):
         fields = {
             "u": np.ones(shape3),  # 1 m/s eastward everywhere
@@ -56,7 +55,7 @@ def write_store(path, three_d=True):
             "temp": np.full(shape3, 10.0),
             "salt": np.full(shape3, 35.0),
         }
-        writer.write(step, {n: fields[n] for n in variables})
+        writer.write(step, {n: fields[n] for n in names})
     writer.close()
 
 
@@ -108,10 +107,10 @@ def test_diagnostics_match_analytic_integrals(tmp_path):
     ssh = np.array([0.0, 0.05, 0.10])
     np.testing.assert_allclose(series["volume anomaly (m3)"], ssh * area, rtol=1e-2)
     np.testing.assert_allclose(
-        series["heat content (J)"], RHO0 * CP0 * 10.0 * DZ.sum() * area, rtol=1e-2
+        series["heat content (J)"], RHO0 * CP0 * 10.0 * DEPTH * area, rtol=1e-2
     )
     # |u| = 1 over the 40 m column, plus potential energy of a uniform ssh.
-    energy = 0.5 * RHO0 * DZ.sum() * area + 0.5 * RHO0 * 9.81 * ssh**2 * area
+    energy = 0.5 * RHO0 * DEPTH * area + 0.5 * RHO0 * 9.81 * ssh**2 * area
     np.testing.assert_allclose(series["energy (J)"], energy, rtol=1e-2)
 
 
