@@ -1,0 +1,134 @@
+"""Markdown tables of the benchmark results, written into benchmarks/README.md.
+
+Usage: python benchmarks/summary.py [--write]
+Prints the tables; --write replaces the text between the results markers of
+benchmarks/README.md, so the numbers there are always copied, never retyped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
+
+
+def _load(name: str) -> dict | None:
+    path = HERE / "results" / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _machine(record: dict) -> str:
+    m = record["machine"]
+    mpi = m.get("mpi", "?").split(",")[0]
+    date = record["date"].replace("+00:00", "")
+    return (
+        f"{date} UTC, git `{record['git']}`: {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB, {m['backend']} backend, jax {m['jax']}, "
+        f"{mpi}; load average {m.get('load_average_1min', '?')} "
+        "when the record was written"
+    )
+
+
+def halo_table(record: dict) -> str:
+    grid = "x".join(map(str, record["grid"]))
+    lines = [
+        f"### Halo exchange vs stencil ({grid} grid, float64, width-1 halo)",
+        "",
+        _machine(record),
+        "",
+        "| ranks | layout | exchange (ms) | 5-point stencil (ms) | exchange + stencil "
+        "(ms) | exchange share | gradient / forward |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in record["results"]:
+        lines.append(
+            f"| {r['ranks']} | {r['layout'][0]} x {r['layout'][1]} | "
+            f"{r['exchange_s'] * 1e3:.2f} | {r['stencil_s'] * 1e3:.2f} | "
+            f"{r['step_s'] * 1e3:.2f} | {100 * r['exchange_share_of_step']:.0f} % | "
+            f"{r['gradient_over_forward']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def scaling_table(record: dict) -> str:
+    triad = record.get("triad", {})
+    lines = [
+        f"### Scaling of the `{record['case']}` model step "
+        f"({record['steps_per_call']} steps per jitted call)",
+        "",
+        _machine(record),
+        "",
+        f"STREAM triad, one core: {triad.get('best_gb_per_s', float('nan')):.2f} GB/s.",
+        "",
+        "| kind | grid | ranks | ms / step | Mcell updates / s | efficiency | SYPD "
+        "| roofline fraction / rank |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for kind in ("strong", "weak"):
+        for r in record["results"][kind]:
+            lines.append(
+                f"| {kind} | {r['grid'][0]} x {r['grid'][1]} | {r['ranks']} | "
+                f"{r['step_s'] * 1e3:.1f} | {r['cell_updates_per_s'] / 1e6:.2f} | "
+                f"{r.get('efficiency', float('nan')):.2f} | {r['sypd']:.2f} | "
+                f"{r.get('roofline_fraction_per_rank', float('nan')):.2f} |"
+            )
+    return "\n".join(lines)
+
+
+def io_table(record: dict) -> str:
+    lines = [
+        "### Output and checkpoint I/O (benchmarks/io.py)",
+        "",
+        _machine(record),
+        "",
+        "| ranks | MB / record | I/O share, sync | I/O share, async "
+        "| write MB/s (sync) | checkpoint save (s) | checkpoint load (s) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in record["results"]:
+        lines.append(
+            f"| {r['ranks']} | {r['record_mb']:.1f} | "
+            f"{100 * r['sync']['io_share']:.0f} % | "
+            f"{100 * r['async']['io_share']:.0f} % | {r['sync']['mb_per_s']:.0f} | "
+            f"{r['checkpoint']['save_s']:.2f} | "
+            f"{r['checkpoint']['load_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def tables() -> str:
+    parts = []
+    if (halo := _load("halo")) is not None:
+        parts.append(halo_table(halo))
+    if (scaling := _load("scaling")) is not None:
+        parts.append(scaling_table(scaling))
+    if (io := _load("io")) is not None:
+        parts.append(io_table(io))
+    return "\n\n".join(parts) if parts else "(no results yet)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    text = tables()
+    if not args.write:
+        print(text)
+        return 0
+    readme = HERE / "README.md"
+    current = readme.read_text()
+    if BEGIN not in current or END not in current:
+        print(f"{readme} lacks the {BEGIN} / {END} markers", file=sys.stderr)
+        return 1
+    head, rest = current.split(BEGIN, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
