@@ -53,6 +53,7 @@ COMMITTED = re.compile(r"^ckpt-(\d{12})$")
 TEMPORARY = re.compile(r"^\.tmp-ckpt-\d{12}-[0-9a-f]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _EMPTY_CHUNKS = {"write_empty_chunks": True}  # every chunk is a file to checksum
+_FAILED = "failed"  # key of a rank's error report (never a file path)
 
 
 class CheckpointError(RuntimeError):
@@ -106,7 +107,10 @@ class Checkpointer:
         self._check_tiles(tiled, replicated)
         ctx = self.context
         tmp = self._collective(lambda: self._create(step, tiled, replicated, metadata))
-        sums = self._write_tiles(Path(tmp), tiled)
+        try:
+            sums = self._write_tiles(Path(tmp), tiled)
+        except Exception as exc:  # reported through rank 0 so no rank hangs
+            sums = {_FAILED: f"rank {ctx.rank}: {type(exc).__name__}: {exc}"}
         gathered = ctx.host_comm.gather(sums, root=0) if ctx.host_comm else [sums]
         final = self._collective(lambda: self._commit(step, Path(tmp), gathered))
         return Path(final)
@@ -182,6 +186,9 @@ class Checkpointer:
         return sums
 
     def _commit(self, step: int, tmp: Path, gathered: list[dict]) -> str:
+        failures = [sums[_FAILED] for sums in gathered if _FAILED in sums]
+        if failures:
+            raise CheckpointError(f"{tmp.name} not committed: {'; '.join(failures)}")
         files = {k: v for sums in gathered for k, v in sums.items()}
         expected = len(json.loads((tmp / "metadata.json").read_text())["tiled"])
         if len(files) != expected * self.decomposition.size:

@@ -227,3 +227,16 @@ def test_signal_sets_flag_and_does_not_interrupt_a_save(ckpt, context):
     finally:
         stop.uninstall()
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+
+
+def test_a_failed_write_is_reported_and_never_committed(ckpt, monkeypatch):
+    save(ckpt, 1)
+
+    def broken(*args):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(Checkpointer, "_write_tiles", broken)
+    with pytest.raises(CheckpointError, match="rank 0: OSError: No space left"):
+        save(ckpt, 2)
+    assert [p.name for p in ckpt.committed()] == ["ckpt-000000000001"]
+    assert_equal_state(ckpt.load_latest(), 1)
