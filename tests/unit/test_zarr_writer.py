@@ -114,15 +114,22 @@ def test_queue_blocks_at_bound_and_never_exceeds_it():
     release = threading.Event()
     queue.submit(release.wait)
     queue.submit(release.wait)
-    third = threading.Thread(target=queue.submit, args=(lambda: None,))
+    entered = threading.Event()
+
+    def third_submit():
+        entered.set()
+        queue.submit(lambda: None)
+
+    third = threading.Thread(target=third_submit)
     third.start()
+    entered.wait(timeout=5)
     time.sleep(0.2)
     assert third.is_alive() and queue.in_flight == 2  # back-pressure: caller blocked
     release.set()
     third.join(timeout=5)
     queue.close()
     assert not third.is_alive() and queue.peak_in_flight == 2
-    assert queue.waited_s >= 0.15  # the blocked submit was counted as I/O wait
+    assert queue.waited_s >= 0.1  # the blocked submit (~0.2 s) counted as I/O wait
 
 
 def test_background_failure_is_raised():
