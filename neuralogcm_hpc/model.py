@@ -1,0 +1,132 @@
+"""HybridModel: a physics core plus a tile-local neural corrector, stepped together."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from neuralogcm_hpc.neural.corrector import ConvCorrector, Normaliser, trainable_filter
+from neuralogcm_hpc.parallel.halo import interior, with_halo
+
+
+class HybridParams(eqx.Module):
+    """Everything trainable: the physics core's parameters and the network."""
+
+    physics: eqx.Module
+    corrector: ConvCorrector | None
+
+
+class HybridModel:
+    """One hybrid step advances ``cadence`` physics steps of the core.
+
+    ``coupling="split"`` (NeuralGCM-style forward Euler over the hybrid step):
+    ``x(t + K dt) = P^K(x(t)) + K dt C(x(t))`` where ``P`` is one physics step
+    (itself any integrator, with sub-steps when the core's config asks) and ``C``
+    the corrector tendency evaluated once per hybrid step, so the network costs
+    1/K of a per-step evaluation.
+    ``coupling="unified"``: ``C`` is added to the physics tendency at every
+    integrator stage of every physics step (``dx/dt = F(x) + C(x)``, integrated
+    by the core's scheme, e.g. RK3; one corrector call per stage).
+    Without a corrector (``params.corrector is None``) it is the physics core.
+    """
+
+    def __init__(self, model, cadence: int = 1, coupling: str = "split"):
+        if cadence < 1:
+            raise ValueError(f"train.cadence must be >= 1, got {cadence}")
+        if coupling not in ("split", "unified"):
+            raise ValueError(f"train.coupling must be split or unified, not {coupling}")
+        if coupling == "unified" and cadence != 1:
+            raise ValueError("train.coupling=unified corrects every stage: set "
+                             "train.cadence=1 (cadence applies to split coupling)")
+        self.model, self.cadence, self.coupling = model, cadence, coupling
+        self.halo, self.grid = model.halo, model.grid
+        self.names = tuple(model.prognostic_names)
+        self.dt = cadence * model.dt  # seconds per hybrid step
+        h = self.halo.width
+        three_d = model.grid.nz > 1 and "temp" in self.names
+        self.mask = model.grid.mask_c
+        self.out_masks = {}
+        for name in self.names:
+            kind = {"u": "u", "v": "v"}.get(name, "c")
+            mask = getattr(model.grid, f"mask3_{kind}" if three_d and name != "ssh"
+                           else f"mask_{kind}")
+            self.out_masks[name] = interior(mask, h)
+        # Static geography the network may need: Coriolis and resting depth.
+        shape = self.mask.shape
+        self.forcing = {
+            "f": jnp.broadcast_to(model.grid.f_c, shape),
+            "depth": jnp.broadcast_to(model.grid.depth, shape),
+        }
+
+    # -- construction -------------------------------------------------------------
+    def levels(self, state) -> tuple[tuple[str, int], ...]:
+        """(name, levels) of each prognostic field, as the corrector sees it."""
+        return tuple(
+            (n, state.fields[n].shape[0] if state.fields[n].ndim == 3 else 1)
+            for n in self.names
+        )
+
+    def init_params(
+        self,
+        physics,
+        key: jax.Array,
+        width: int,
+        depth: int,
+        norm: Normaliser | None = None,
+        output_init_scale: float = 1e-3,
+        use_corrector: bool = True,
+    ) -> HybridParams:
+        """Physics parameters plus a fresh corrector (None: physics only)."""
+        if not use_corrector:
+            return HybridParams(physics, None)
+        state = self.model.initial_state()
+        dtype = state.fields[self.names[0]].dtype
+        net = ConvCorrector(
+            self.levels(state), (("f", 1), ("depth", 1)), width, depth, key,
+            norm=norm, output_init_scale=output_init_scale, dtype=dtype,
+        )
+        return HybridParams(physics, net)
+
+    # -- stepping -----------------------------------------------------------------
+    def correction(self, net: ConvCorrector, fields: dict) -> dict:
+        """Corrector tendency (field units per second), interior tiles, 0 on land."""
+        return net(fields, self.forcing, self.mask, self.out_masks, self.halo)
+
+    def step(self, state, params: HybridParams):
+        """One hybrid step (``cadence`` physics steps); pure, jit-able."""
+        model, net = self.model, params.corrector
+        if net is None:
+            return model.advance(state, params.physics, self.cadence)
+        if self.coupling == "unified":
+            h = self.halo.width
+
+            def corr(fields):  # tendency tiles with a zero halo, as the core expects
+                c = self.correction(net, fields)
+                return {n: with_halo(c[n], h) for n in c}
+
+            return model.step(state, params.physics, correction=corr)
+        tendency = self.correction(net, state.fields)
+        state = model.advance(state, params.physics, self.cadence)
+        fields = model.fields(state)
+        return model.with_fields(
+            state, {n: fields[n] + self.dt * tendency[n] for n in self.names}
+        )
+
+    def advance(self, state, params: HybridParams, n_steps: int):
+        """``n_steps`` hybrid steps with lax.scan."""
+        return jax.lax.scan(
+            lambda s, _: (self.step(s, params), None), state, None, length=n_steps
+        )[0]
+
+
+def filter_spec(params: HybridParams, physics: bool, corrector: bool):
+    """Which leaves train: physics parameters and/or network weights (normaliser
+    statistics never)."""
+    phys = jax.tree.map(lambda x: physics and eqx.is_inexact_array(x), params.physics)
+    net = None
+    if params.corrector is not None:
+        net = trainable_filter(params.corrector)
+        if not corrector:
+            net = jax.tree.map(lambda _: False, net)
+    return HybridParams(phys, net)

@@ -1,0 +1,1 @@
+"""Training of the hybrid model: data, normalisation, losses, the loop, evaluation."""

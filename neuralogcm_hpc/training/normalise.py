@@ -1,0 +1,81 @@
+"""Field statistics (area-weighted over wet cells, all ranks) for normalisation."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax.numpy as jnp
+import numpy as np
+
+from neuralogcm_hpc.neural.corrector import Normaliser
+from neuralogcm_hpc.parallel.halo import interior
+from neuralogcm_hpc.parallel.reductions import global_sum
+
+# Floors keep a constant field (e.g. f = f0 on an f-plane, a flat bottom) from
+# dividing by zero: it then normalises to 0, which carries no information anyway.
+_STD_FLOOR = 1e-30
+
+
+@dataclasses.dataclass(frozen=True)
+class FieldStats:
+    """Per level, per prognostic field (arrays of shape (levels,)).
+
+    ``mean``/``std``: of the field itself (field units); ``tendency_std``: of its
+    change over one hybrid step divided by the step length (field units s-1), the
+    natural scale of a correction tendency.
+    """
+
+    mean: dict[str, np.ndarray]
+    std: dict[str, np.ndarray]
+    tendency_std: dict[str, np.ndarray]
+
+
+def weighted_moments(x, weight, context) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std per level of ``x`` (..., levels, y, x) with cell weights
+    ``weight`` (levels or 1, y, x), over every leading axis and all ranks.
+
+    Reproducible sums, so every rank (and every rank count) gets the same bits.
+    """
+    x = jnp.asarray(x)
+    x = x.reshape((-1,) + x.shape[-3:])
+    w = jnp.broadcast_to(jnp.asarray(weight), x.shape[1:])
+    levels = x.shape[1]
+    mean, std = np.empty(levels), np.empty(levels)
+    for k in range(levels):
+        total = global_sum(w[k], context) * x.shape[0]
+        m = global_sum(x[:, k] * w[k], context) / total
+        var = global_sum((x[:, k] - m) ** 2 * w[k], context) / total
+        mean[k], std[k] = float(m), max(float(jnp.sqrt(var)), _STD_FLOOR)
+    return mean, std
+
+
+def field_stats(data, weights: dict, context) -> FieldStats:
+    """Statistics of a TileDataset; ``weights[name]``: interior area x wet mask."""
+    mean, std, tend = {}, {}, {}
+    for name, x in data.fields.items():
+        x3 = x if x.ndim == 5 else x[:, :, None]
+        mean[name], std[name] = weighted_moments(x3, weights[name], context)
+        increments = (x3[:, 1:] - x3[:, :-1]) / data.dt
+        _, tend[name] = weighted_moments(increments, weights[name], context)
+    return FieldStats(mean, std, tend)
+
+
+def corrector_normaliser(stats: FieldStats, hybrid, context) -> Normaliser:
+    """Input/output scales for the hybrid's corrector: prognostic fields, then the
+    static forcing channels (Coriolis, depth), in the corrector's channel order."""
+    h = hybrid.halo.width
+    wet = interior(hybrid.mask, h)[None]
+    area = interior(hybrid.grid.area_c * jnp.ones_like(hybrid.mask), h)[None]
+    means = [stats.mean[n] for n in hybrid.names]
+    stds = [stats.std[n] for n in hybrid.names]
+    for name in ("f", "depth"):
+        m, s = weighted_moments(interior(hybrid.forcing[name], h)[None, None],
+                                area * wet, context)
+        means.append(m)
+        stds.append(s)
+    scale = [stats.tendency_std[n] for n in hybrid.names]
+    return Normaliser(
+        jnp.asarray(np.concatenate(means)),
+        jnp.asarray(np.concatenate(stds)),
+        jnp.asarray(np.concatenate(scale)),
+    )
