@@ -13,6 +13,7 @@ import time
 import warnings
 
 import numpy as np
+import pytest
 
 from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.parallel.context import ParallelContext
@@ -48,10 +49,9 @@ while True:
 """
 )
 
-TRIALS = 12
 
-
-def test_sigkill_never_leaves_a_loadable_partial_checkpoint(tmp_path):
+@pytest.mark.parametrize("trials", [12, pytest.param(60, marks=pytest.mark.slow)])
+def test_sigkill_never_leaves_a_loadable_partial_checkpoint(tmp_path, trials):
     namespace: dict = {}
     exec(CONTENT, namespace)  # the same content function the child uses
     content = namespace["content"]
@@ -59,7 +59,7 @@ def test_sigkill_never_leaves_a_loadable_partial_checkpoint(tmp_path):
     ctx = ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
     ckpt = Checkpointer(tmp_path, Decomposition(48, 32), ctx, keep=3)
     killed_mid_save = 0
-    for _ in range(TRIALS):
+    for _ in range(trials):
         child = subprocess.Popen(
             [sys.executable, "-c", CHILD, str(tmp_path)],
             stdout=subprocess.PIPE,
@@ -86,5 +86,5 @@ def test_sigkill_never_leaves_a_loadable_partial_checkpoint(tmp_path):
         for name, value in {**tiled, **replicated}.items():
             got = {**restored.tiled, **restored.replicated}[name]
             np.testing.assert_array_equal(got, value)
-    print(f"{killed_mid_save} of {TRIALS} kills left a .tmp- directory")
+    print(f"{killed_mid_save} of {trials} kills left a .tmp- directory")
     assert killed_mid_save >= 1  # the kills did land inside saves
