@@ -87,31 +87,42 @@ def time_call(
 
     Each sample waits for the result (``block_until_ready``); with a multi-rank
     ``context`` the ranks start together (barrier) and a sample is the slowest
-    rank's time, the time the job as a whole takes. Reports median, min, max;
-    on a shared machine min (best of ``repeat``) is the least disturbed figure.
+    rank's time, the time the job as a whole takes. Reports median, min, max of
+    wall time; on a shared machine min (best of ``repeat``) is the least
+    disturbed figure. ``cpu_min_s`` is the smallest CPU time the process used for
+    a call (slowest rank): it does not grow while other programs hold the core,
+    so it is the steadier figure on a loaded machine (MPI waits spin, and count).
     """
     import jax
 
     for _ in range(warmup):
         jax.block_until_ready(fn(*args))
-    samples = []
+    walls, cpus = [], []
     for _ in range(repeat):
         if context is not None:
             context.barrier()
-        start = time.perf_counter()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
         jax.block_until_ready(fn(*args))
-        elapsed = time.perf_counter() - start
-        if context is not None and context.host_comm is not None:
-            from mpi4py import MPI
-
-            elapsed = context.host_comm.allreduce(elapsed, op=MPI.MAX)
-        samples.append(elapsed)
+        wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        wall, cpu = slowest(wall, context), slowest(cpu, context)
+        walls.append(wall)
+        cpus.append(cpu)
     return {
-        "median_s": statistics.median(samples),
-        "min_s": min(samples),
-        "max_s": max(samples),
+        "median_s": statistics.median(walls),
+        "min_s": min(walls),
+        "max_s": max(walls),
+        "cpu_min_s": min(cpus),
         "repeat": repeat,
     }
+
+
+def slowest(value: float, context=None) -> float:
+    """The largest ``value`` over the ranks of ``context`` (itself when serial)."""
+    if context is None or context.host_comm is None:
+        return value
+    from mpi4py import MPI
+
+    return context.host_comm.allreduce(value, op=MPI.MAX)
 
 
 def triad_bandwidth(n: int = 2**24, repeat: int = 10) -> dict:

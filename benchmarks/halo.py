@@ -69,8 +69,13 @@ def worker(n: int, inner: int, repeat: int) -> None:
         t = common.time_call(fn, x0, repeat=repeat, context=ctx)
         result[name + "_s"] = t["min_s"] / inner  # per step, best of `repeat`
         result[name + "_median_s"] = t["median_s"] / inner
+        result[name + "_cpu_s"] = t["cpu_min_s"] / inner
     result["exchange_share_of_step"] = result["exchange_s"] / result["step_s"]
     result["gradient_over_forward"] = result["gradient_s"] / result["forward_s"]
+    result["exchange_share_cpu"] = result["exchange_cpu_s"] / result["step_cpu_s"]
+    result["gradient_over_forward_cpu"] = (
+        result["gradient_cpu_s"] / result["forward_cpu_s"]
+    )
     # Bytes a tile moves per exchange: 2 x-strips of ny rows, 2 y-strips of nx + 2.
     result["halo_bytes_per_rank"] = 8 * 2 * (d.tile_ny + d.tile_nx + 2)
     result["cell_updates_per_s"] = n * n / result["step_s"]
