@@ -42,8 +42,10 @@ class WriteQueue:
     ``submit`` blocks while the bound is reached, so memory held by pending host
     copies stays below ``max_in_flight`` records. ``max_in_flight=0`` runs every job
     synchronously in the caller (the baseline for the I/O benchmark). A failed job
-    is raised from the next ``submit`` or ``wait``; the run never loses output
-    silently. ``waited_s`` accumulates the time callers spent blocked on I/O.
+    is raised from the next ``wait`` (not from ``submit``: the writer raises it at
+    a collective point where all ranks agree, so no rank is left waiting on one
+    that stopped); the run never loses output silently. ``waited_s`` accumulates
+    the time callers spent blocked on I/O.
     """
 
     def __init__(self, max_in_flight: int = 4, workers: int = 2):
@@ -61,11 +63,13 @@ class WriteQueue:
 
     def submit(self, job: Callable[[], object]) -> None:
         """Run ``job`` in the background (``dask.compute`` of a store graph, ...)."""
-        self._raise_failure()
         self.jobs += 1
         start = time.perf_counter()
         if self._pool is None:
-            job()
+            try:
+                job()
+            except Exception as exc:  # kept for wait(), like a background failure
+                self._error = self._error or exc
             self.waited_s += time.perf_counter() - start
             return
         self._slots.acquire()

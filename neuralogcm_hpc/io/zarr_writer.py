@@ -176,18 +176,28 @@ class OutputWriter:
         self._snapshot(step, self._host(fields))
 
     def flush(self) -> None:
-        """Wait until every pending record of every rank is on disk."""
-        self._queue.wait()
-        with self._meta_lock:
-            self._commit_pending()
-        self.context.barrier()
+        """Wait until every pending record of every rank is on disk (collective)."""
+        self._settle(self._queue.wait)
 
     def close(self) -> None:
-        """Flush and stop the background writers."""
-        self._queue.close()
-        with self._meta_lock:
-            self._commit_pending()
-        self.context.barrier()
+        """Flush and stop the background writers (collective)."""
+        self._settle(self._queue.close)
+
+    def _settle(self, wait) -> None:
+        """Wait for this rank's writes, commit rank 0's metadata, then agree: a
+        write that failed on any rank raises on every rank (no rank hangs)."""
+        failure = None
+        try:
+            wait()
+            with self._meta_lock:
+                self._commit_pending()
+        except Exception as exc:  # reported to every rank below
+            failure = exc
+        if self.context.any_rank(failure is not None):  # also the barrier
+            where = f": {failure}" if failure else " (see that rank's error)"
+            raise OutputError(
+                f"writing {self.path} failed on at least one rank{where}"
+            ) from failure
 
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Flush, then return (tiled, replicated) running-mean arrays for a

@@ -225,3 +225,23 @@ def test_append_needs_the_same_fields(tmp_path, context):
             mode="a",
             resume_step=1,
         )
+
+
+def test_failed_background_write_raises_at_flush(tmp_path, context, monkeypatch):
+    import dask
+
+    import neuralogcm_hpc.io.zarr_writer as zarr_writer
+
+    def disk_full(pieces):
+        def fail():
+            raise OSError("No space left on device")
+
+        return [dask.delayed(fail, pure=False)()]
+
+    writer = make_writer(tmp_path / "o.zarr", context, snapshot_every=1)
+    monkeypatch.setattr(zarr_writer, "dask_store", disk_full)
+    writer.update(0, global_fields(0))  # the loop goes on; the error is kept
+    with pytest.raises(OutputError, match="failed on at least one rank.*No space"):
+        writer.flush()
+    monkeypatch.undo()
+    writer.close()
