@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from neuralogcm_hpc.cases import beta_plane, williamson2
+from neuralogcm_hpc.cases import beta_plane, double_gyre, global_ocean, williamson2
 from neuralogcm_hpc.config import Config, ConfigError
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 
@@ -13,6 +13,8 @@ CASES: dict[str, Callable[[], Config]] = {
     "beta_plane": beta_plane.config,
     "beta_plane_small": beta_plane.small_config,
     "williamson2": williamson2.config,
+    "double_gyre": double_gyre.config,  # primitive-equation mode
+    "global": global_ocean.config,  # primitive-equation mode
 }
 
 DEFAULT_CASE = "beta_plane_small"
@@ -42,6 +44,8 @@ def build_model(config: Config, context: ParallelContext | None = None):
 
         initial = SHALLOW_WATER_INITIAL[config.physics.initial]
         return ShallowWaterModel(config, context, initial=initial)
+    if mode == "primitive":
+        return global_ocean.build_primitive(config, context)
     raise ConfigError(
         f"physics.mode {mode!r} has no model builder here; shallow_water is "
         "available"

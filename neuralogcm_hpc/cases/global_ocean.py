@@ -1,0 +1,108 @@
+"""Case global: 1.5-degree idealised global ocean, 23 levels, analytic forcing."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralogcm_hpc.config import Config
+from neuralogcm_hpc.grid import level_thicknesses
+from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
+
+
+def config() -> Config:
+    """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
+    (10 m at the top), idealised continents and ridges.
+
+    160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
+    (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
+    24 barotropic sub-steps of 75 s give sqrt(g H) dts / dx = 0.48 at the
+    narrowest (31 km) row. Viscosity 1e5 m2 s-1 at the equator (Munk layer
+    ~ dx there) scaled by cos^2(lat) so nu dt / dx^2 < 0.01 everywhere.
+    """
+    return Config().replace(
+        **{
+            "case": "global",
+            "grid.kind": "sphere",
+            "grid.nx": 240,
+            "grid.ny": 106,
+            "grid.nz": 23,
+            "grid.lat_south": -80.0,
+            "grid.lat_north": 80.0,
+            "grid.depth": 4000.0,
+            "grid.dz_surface": 10.0,
+            "grid.periodic_x": True,
+            "grid.periodic_y": False,
+            "grid.halo": 4,
+            "physics.mode": "primitive",
+            "physics.pe_eos": "jmfwg06",
+            "physics.viscosity": 1e5,
+            "physics.diffusivity": 1000.0,
+            "physics.wind_stress": 0.1,
+            "physics.pe_barotropic_substeps": 24,
+            "physics.pe_restore_days": 30.0,
+            "physics.pe_thermocline": 700.0,
+            "physics.pe_temp_deep": 2.0,
+            "time.dt": 1800.0,
+            "time.steps": 480,
+            "time.steps_per_call": 48,
+        }
+    )
+
+
+def _lat_lon(config: Config):
+    g = config.grid
+    lon = g.lon_west + (np.arange(g.nx) + 0.5) * (g.lon_east - g.lon_west) / g.nx
+    lat = g.lat_south + (np.arange(g.ny) + 0.5) * (g.lat_north - g.lat_south) / g.ny
+    return np.meshgrid(lat, lon, indexing="ij")
+
+
+def bathymetry(config: Config) -> np.ndarray:
+    """Resting depth (ny, nx) [m]: idealised America, Afro-Eurasia, Australia,
+    Antarctica and an Arctic cap; shelves 1-2 cells wide; a mid-Atlantic ridge."""
+    lat, lon = _lat_lon(config)
+    land = (
+        (lat < -70.0)
+        | (lat > 74.0)
+        | ((lon > 270.0) & (lon < 300.0) & (lat > -56.0) & (lat < 72.0))
+        | ((lon > 5.0) & (lon < 45.0) & (lat > -35.0) & (lat < 35.0))
+        | ((lon > 0.0) & (lon < 130.0) & (lat > 35.0))
+        | ((lon > 115.0) & (lon < 150.0) & (lat > -38.0) & (lat < -12.0))
+    )
+    depth = config.grid.depth - 1500.0 * np.exp(-(((lon - 330.0) / 8.0) ** 2))
+    near1, near2 = _dilate(land), _dilate(_dilate(land))
+    depth = np.where(near2, 2000.0, depth)
+    depth = np.where(near1, 500.0, depth)
+    return np.where(land, 0.0, depth)
+
+
+def _dilate(mask: np.ndarray) -> np.ndarray:
+    """Cells within one cell of ``mask`` (periodic in longitude)."""
+    out = mask | np.roll(mask, 1, 1) | np.roll(mask, -1, 1)
+    out[1:] |= mask[:-1]
+    out[:-1] |= mask[1:]
+    return out
+
+
+def initial(config: Config) -> dict[str, np.ndarray]:
+    """T and S relaxing with depth from the restoring surface values to the deep
+    ones over ``physics.pe_thermocline``; at rest."""
+    p, g = config.physics, config.grid
+    lat, _ = _lat_lon(config)
+    dz = level_thicknesses(g.nz, float(bathymetry(config).max()), g.dz_surface)
+    z = (np.cumsum(dz) - 0.5 * dz)[:, None, None]
+    decay = np.exp(-z / p.pe_thermocline)
+    temp = p.pe_temp_deep + (sst_profile(lat)[None] - p.pe_temp_deep) * decay
+    salt = 34.7 + (sss_profile(lat)[None] - 34.7) * decay
+    return {"temp": temp, "salt": salt}
+
+
+def build_primitive(config: Config, context):
+    """The PrimitiveModel for ``config``: the global set-up on the sphere, a flat
+    closed basin with double-gyre forcing on a beta plane."""
+    from neuralogcm_hpc.physics.primitive import PrimitiveModel
+
+    if config.grid.kind == "sphere":
+        return PrimitiveModel(
+            config, context, bathymetry(config), initial, forcing="global"
+        )
+    return PrimitiveModel(config, context, forcing="basin")
