@@ -30,6 +30,9 @@ KAPPA = 0.2  # explicit diffusion number, stable (< 0.25 for the 5-point Laplaci
 
 
 def worker(n: int, inner: int, repeat: int) -> None:
+    from neuralogcm_hpc.parallel.devices import configure_devices
+
+    configure_devices()  # one GPU per rank on GPU nodes; CPU runs untouched
     import jax
 
     jax.config.update("jax_enable_x64", True)

@@ -30,6 +30,9 @@ import common  # noqa: E402
 
 
 def worker(case: str, nx: int, ny: int, steps: int, repeat: int) -> None:
+    from neuralogcm_hpc.parallel.devices import configure_devices
+
+    configure_devices()  # one GPU per rank on GPU nodes; CPU runs untouched
     import jax
 
     jax.config.update("jax_enable_x64", True)
@@ -137,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.case, *args.grid, args.steps, args.repeat)
         return 0
     if args.triad:
+        from neuralogcm_hpc.parallel.devices import configure_devices
+
+        configure_devices()
         print("RESULT " + json.dumps(common.triad_bandwidth()), flush=True)
         return 0
     triad = common.last_json_line(common.mpirun(Path(__file__), 1, ["--triad"]).stdout)
