@@ -115,16 +115,19 @@ def configure_devices(
     """Plan this rank's device and export the plan; call before JAX starts.
 
     Importing jax is harmless, but once JAX has created a backend it has read
-    CUDA_VISIBLE_DEVICES and XLA_FLAGS, and changing them no longer works.
+    CUDA_VISIBLE_DEVICES and XLA_FLAGS, and changing them no longer works: that is
+    an error. A call that changes nothing (a CPU run, or a second call) is fine.
     """
     env = os.environ if env is None else env
-    if env is os.environ and _backend_started():
-        raise DeviceError(
-            "configure_devices() was called after JAX initialised its backend; "
-            "call it at the top of the entry point, before any JAX computation"
-        )
     plan = plan_devices(env, gpu_count)
-    env.update(plan.env)
+    changes = {k: v for k, v in plan.env.items() if env.get(k) != v}
+    if changes and env is os.environ and _backend_started():
+        raise DeviceError(
+            f"configure_devices() must set {', '.join(sorted(changes))} but JAX "
+            "has already initialised its backend; call it at the top of the entry "
+            "point, before any JAX computation"
+        )
+    env.update(changes)
     return plan
 
 

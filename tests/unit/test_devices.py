@@ -1,5 +1,6 @@
 """GPU placement from launcher environments, without GPUs (env and count injected)."""
 
+import os
 import subprocess
 import sys
 
@@ -113,14 +114,23 @@ def test_configure_exports_the_plan_into_the_given_env():
     assert env["CUDA_VISIBLE_DEVICES"] == "1" and plan.gpu == "1"
 
 
-def test_configure_after_backend_start_is_refused():
+def test_configure_after_backend_start():
     # In a fresh interpreter: the backend reads CUDA_VISIBLE_DEVICES once, at start.
+    # Changing nothing is fine (a CPU run, or run.main called twice); a change
+    # (here a forced CPU) is refused.
     code = (
-        "import jax; jax.devices()\n"
+        "import os, jax; jax.devices()\n"
         "from neuralogcm_hpc.parallel.devices import configure_devices, DeviceError\n"
+        "print(configure_devices().platform)\n"
+        "os.environ['NEURALOGCM_DEVICE'] = 'cpu'\n"
         "try:\n    configure_devices()\nexcept DeviceError as e:\n    print(e)\n"
     )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEURALOGCM_")}
+    env.pop("JAX_PLATFORMS", None)
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**env, "CUDA_VISIBLE_DEVICES": ""},
     )
-    assert "after JAX initialised its backend" in out.stdout
+    first, second = out.stdout.splitlines()
+    assert first == "cpu"
+    assert "must set JAX_PLATFORMS but JAX has already initialised" in second
