@@ -65,7 +65,11 @@ class Simulation:
         if writer is not None:
             writer.update(start, self.model.fields(state))
         cfg = self.config
-        events = [e for e in (cfg.output.every, cfg.checkpoint.every) if e]
+        events = [
+            e
+            for e in (cfg.output.every, cfg.output.average_every, cfg.checkpoint.every)
+            if e
+        ]
         advance = self._compiled_advance()
         stop = GracefulStop(self.context).install()
         t0 = time.perf_counter()
