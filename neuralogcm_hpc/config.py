@@ -321,7 +321,8 @@ def _parse_number(text: str, kind: type, key: str):
     try:
         return kind(text)
     except ValueError:
-        raise ConfigError(f"{key} must be a {kind.__name__}, got {text!r}") from None
+        what = "an integer" if kind is int else "a number"
+        raise ConfigError(f"{key} must be {what}, got {text!r}") from None
 
 
 def _dotted(where: str, name: str) -> str:

@@ -57,7 +57,7 @@ def test_rank_count_that_does_not_divide_the_grid_fails_on_every_rank():
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--set", "grid.nx=abc"], "grid.nx must be a int, got 'abc'"),
+        (["--set", "grid.nx=abc"], "grid.nx must be an integer, got 'abc'"),
         (["--set", "grid.nxx=4"], "unknown key(s) grid.nxx"),
         (
             ["--set", "time.integrator=leapfrog"],
