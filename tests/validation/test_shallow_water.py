@@ -47,20 +47,23 @@ def williamson2_error(nx: int, days: float) -> float:
 
 
 def test_williamson2_one_day_coarse():
-    """CI version: 10 and 5 degree grids, 1 day. Threshold 2e-3 at 5 degrees
-    (about 4x the measured value; second-order C-grid models of Williamson's
-    suite report l2(h) ~ 1e-4..1e-3 at 2.5-5 degrees after 5 days)."""
+    """CI version: 10 and 5 degree grids, 1 day (measured 8.8e-4 and 2.2e-4,
+    order 2.03). Threshold 5e-4 at 5 degrees: the published order for
+    second-order lat-lon / C-grid models is l2(h) ~ 1e-4..1e-3 at 2.5-5 degrees
+    (Williamson et al. 1992 suite); 0.3 of slack on the order for the
+    pre-asymptotic 10 degree grid."""
     coarse, fine = williamson2_error(36, 1.0), williamson2_error(72, 1.0)
-    assert fine < 2e-3
-    assert math.log2(coarse / fine) > 1.5  # second order, minus pre-asymptotic slack
+    assert fine < 5e-4
+    assert abs(math.log2(coarse / fine) - 2.0) < 0.3, (coarse, fine)
 
 
 @pytest.mark.slow
 def test_williamson2_five_days_converges_at_second_order():
-    """5 days at 5, 2.5, 1.25 degrees: l2(h) below 1e-3 at 2.5 degrees and the
+    """5 days at 5, 2.5, 1.25 degrees (measured 1.9e-4, 4.8e-5 at the first two:
+    order 1.99): l2(h) below 1e-4 at 2.5 degrees and the
     observed order log2(e(2h) / e(h)) within 0.3 of 2 (second-order operators)."""
     errors = [williamson2_error(nx, 5.0) for nx in (72, 144, 288)]
-    assert errors[1] < 1e-3
+    assert errors[1] < 1e-4
     for coarse, fine in zip(errors, errors[1:], strict=False):
         assert abs(math.log2(coarse / fine) - 2.0) < 0.3, errors
 
