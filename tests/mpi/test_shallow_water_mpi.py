@@ -96,3 +96,22 @@ def test_viscosity_gradients_equal_serial(context, serial_context):
     if context.size > 1:
         scalar = context.host_comm.allreduce(scalar)
     np.testing.assert_allclose(scalar, scalar_ref, rtol=1e-12)
+
+
+def test_guard_raises_on_every_rank(context):
+    """A NaN on the last rank's tile stops every rank with the same message."""
+    from neuralogcm_hpc.physics.guard import StabilityError
+
+    model = ShallowWaterModel(small(), context)
+    state = model.initial_state()
+    fields = model.fields(state)
+    if context.rank == context.size - 1:
+        fields["ssh"] = fields["ssh"].at[1, 2].set(jnp.inf)
+    health = jax.jit(model.health)(model.with_fields(state, fields))
+    x0, y0 = model.decomposition.offsets(context.size - 1)
+    with pytest.raises(
+        StabilityError,
+        match=f"step 9: NaN/Inf in ssh .*"
+        rf"\(i={x0 + 2}, j={y0 + 1}\)",
+    ):
+        model.check(health, 9)
