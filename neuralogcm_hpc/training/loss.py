@@ -80,6 +80,21 @@ def step_loss(spec: LossSpec, fields: dict, targets: dict, context):
     return mse, surrogate, penalty
 
 
+def _allow_mpi_in_checkpoint() -> None:
+    """Let ``jax.checkpoint`` recompute mpi4jax calls in the backward pass.
+
+    mpi4jax registers its ordered effect for control flow and custom_vjp, not for
+    remat (JAX then refuses with "Effects not supported in partial-eval of
+    checkpoint"). Recomputing is safe here: the recomputed calls are halo
+    sendrecvs, deterministic and paired, and every rank runs the same program, so
+    each rank re-issues the same exchanges in the same order as its neighbours.
+    """
+    from jax._src import effects  # the registry has no public name in jax 0.10
+    from mpi4jax._src.utils import OrderedMPIEffect
+
+    effects.remat_allowed_effects.add_type(OrderedMPIEffect)
+
+
 def rollout_loss(hybrid, params, state, targets: dict, spec: LossSpec, context,
                  segment: int = 0):
     """Mean over ``R`` lead times of ``step_loss`` along a hybrid rollout.
@@ -91,6 +106,8 @@ def rollout_loss(hybrid, params, state, targets: dict, spec: LossSpec, context,
     memory is O(R / segment + segment) states instead of O(R) (segment ~ sqrt R).
     """
     length = next(iter(targets.values())).shape[0]
+    if segment and context.size > 1:
+        _allow_mpi_in_checkpoint()
     # Checkpointing each step as well keeps only states, not every stage's
     # intermediates, while a segment is recomputed.
     step = jax.checkpoint(hybrid.step) if segment else hybrid.step
