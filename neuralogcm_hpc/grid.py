@@ -64,6 +64,12 @@ class Grid:
     area_u: jax.Array
     area_v: jax.Array
     area_q: jax.Array
+    rdx_u: jax.Array  # reciprocals: stencils multiply (a divide costs ~5x more)
+    rdy_u: jax.Array
+    rdx_v: jax.Array
+    rdy_v: jax.Array
+    rarea_c: jax.Array
+    rarea_q: jax.Array
     f_c: jax.Array
     f_u: jax.Array
     f_v: jax.Array
@@ -212,6 +218,10 @@ def build_grid(
         coord_origin=(geom["x0"], geom["y0"]),
         coord_spacing=(geom["dxg"], geom["dyg"]),
         **{k: arr(v[:, None]) for k, v in geom["metrics"].items()},
+        **{
+            f"r{k}": arr(1.0 / geom["metrics"][k][:, None])
+            for k in ("dx_u", "dy_u", "dx_v", "dy_v", "area_c", "area_q")
+        },
         depth=arr(depth * wet),
         mask_c=arr(wet),
         mask_u=arr(m_u),

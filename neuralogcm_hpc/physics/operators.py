@@ -69,39 +69,47 @@ def q_to_v(a):  # corners (j, i), (j, i+1) -> v (j, i)
     return 0.5 * (a + xp(a))
 
 
-def c_to_q_masked(a, mask_c):
-    """Mean of the wet cells among the four around a corner (0 if none is wet)."""
+def wet_corner_weight(mask_c):
+    """1 / (number of wet cells around each corner), 0 where none is wet; static,
+    so models compute it once for ``c_to_q_masked``."""
+    count = mask_c + xm(mask_c)
+    count = count + ym(count)
+    return jnp.where(count > 0, 1.0 / jnp.maximum(count, 1.0), 0.0)
+
+
+def c_to_q_masked(a, mask_c, weight=None):
+    """Mean of the wet cells among the four around a corner (0 if none is wet);
+    ``weight``: precomputed ``wet_corner_weight(mask_c)``."""
+    weight = wet_corner_weight(mask_c) if weight is None else weight
     total = a * mask_c
     total = total + xm(total)
     total = total + ym(total)
-    count = mask_c + xm(mask_c)
-    count = count + ym(count)
-    return total / jnp.maximum(count, 1.0)
+    return total * weight
 
 
 # -- differential operators ----------------------------------------------------
 def grad_x(c, g):
     """d/dx of a centre field at u points."""
-    return (c - xm(c)) / g.dx_u
+    return (c - xm(c)) * g.rdx_u
 
 
 def grad_y(c, g):
     """d/dy of a centre field at v points."""
-    return (c - ym(c)) / g.dy_v
+    return (c - ym(c)) * g.rdy_v
 
 
 def divergence(u_transport, v_transport, g):
     """Flux divergence at centres; transports are volume fluxes through faces
     (u * dy_u [* h], v * dx_v [* h]). Telescopes: sum(area_c * div) = boundary flux.
     """
-    return (xp(u_transport) - u_transport + yp(v_transport) - v_transport) / g.area_c
+    return (xp(u_transport) - u_transport + yp(v_transport) - v_transport) * g.rarea_c
 
 
 def curl(u, v, g):
     """Relative vorticity at corners by circulation around the dual cell (Stokes),
     masked to 0 at corners touching land (free slip)."""
     vdy, udx = v * g.dy_v, u * g.dx_u
-    return g.mask_q * ((vdy - xm(vdy)) - (udx - ym(udx))) / g.area_q
+    return g.mask_q * ((vdy - xm(vdy)) - (udx - ym(udx))) * g.rarea_q
 
 
 def kinetic_energy(u, v):
@@ -121,18 +129,19 @@ def tracer_laplacian(c, kappa_u, kappa_v, g, mask_u=None, mask_v=None):
     return divergence(fx, fy, g)
 
 
-def vector_laplacian(u, v, nu_c, nu_q, g):
+def vector_laplacian(u, v, nu_c, nu_q, g, zeta=None):
     """Viscous acceleration grad(nu D) - curl(nu zeta) at u, v (reach 1).
 
     Vector-invariant form of nu * Laplacian(u) with divergence D at centres and
     vorticity zeta at corners; nu_c / nu_q: viscosity at centres / corners.
-    Free slip (zeta = 0 on land corners); land faces get 0.
+    Free slip (zeta = 0 on land corners); land faces get 0. ``zeta``: the
+    caller's ``curl(u, v, g)`` if it has it already.
     """
     div = g.mask_c * divergence(u * g.dy_u, v * g.dx_v, g)
-    zeta = curl(u, v, g)
+    zeta = curl(u, v, g) if zeta is None else zeta
     nd, nz = nu_c * div, nu_q * zeta
-    du = grad_x(nd, g) - (yp(nz) - nz) / g.dy_u
-    dv = grad_y(nd, g) + (xp(nz) - nz) / g.dx_v
+    du = grad_x(nd, g) - (yp(nz) - nz) * g.rdy_u
+    dv = grad_y(nd, g) + (xp(nz) - nz) * g.rdx_v
     return g.mask_u * du, g.mask_v * dv
 
 
@@ -143,6 +152,6 @@ def coriolis_energy(q, u_transport, v_transport, g):
     du = + avg_y(q avg_x V) / dx_u,  dv = - avg_x(q avg_y U) / dy_v.
     Summation by parts shows sum(U du dx_u + V dv dy_v) = 0: the term does no work.
     """
-    du = q_to_u(q * v_to_q(v_transport)) / g.dx_u
-    dv = -q_to_v(q * u_to_q(u_transport)) / g.dy_v
+    du = q_to_u(q * v_to_q(v_transport)) * g.rdx_u
+    dv = -q_to_v(q * u_to_q(u_transport)) * g.rdy_v
     return g.mask_u * du, g.mask_v * dv

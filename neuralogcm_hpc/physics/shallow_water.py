@@ -94,6 +94,7 @@ class ShallowWaterModel:
         self._out = {"u": g.mask_u * inside, "v": g.mask_v * inside}
         self._out["ssh"] = g.mask_c * inside
         self._wind = self._wind_profile() if p.wind_stress else None
+        self._corner_weight = op.wet_corner_weight(g.mask_c)
 
     # -- parameters and state --------------------------------------------------
     def default_params(self) -> ShallowWaterParams:
@@ -152,17 +153,17 @@ class ShallowWaterModel:
         u_transport = op.c_to_u(h) * u * g.dy_u
         v_transport = op.c_to_v(h) * v * g.dx_v
         zeta = op.curl(u, v, g)
-        h_q = op.c_to_q_masked(h, g.mask_c)
+        h_q = op.c_to_q_masked(h, g.mask_c, self._corner_weight)
         q = (g.f_q + zeta) / jnp.where(h_q > 0, h_q, 1.0)
         du, dv = op.coriolis_energy(q, u_transport, v_transport, g)
         bernoulli = p.gravity * eta + op.kinetic_energy(u, v)
         du = du - op.grad_x(bernoulli, g)
         dv = dv - op.grad_y(bernoulli, g)
         if "nu" in coeffs:
-            fu, fv = op.vector_laplacian(u, v, *coeffs["nu"], g)
+            fu, fv = op.vector_laplacian(u, v, *coeffs["nu"], g, zeta)
             du, dv = du + fu, dv + fv
         if "nu4" in coeffs:
-            lu, lv = op.vector_laplacian(u, v, 1.0, 1.0, g)
+            lu, lv = op.vector_laplacian(u, v, 1.0, 1.0, g, zeta)
             fu, fv = op.vector_laplacian(lu, lv, *coeffs["nu4"], g)
             du, dv = du - fu, dv - fv
         if p.drag:

@@ -1,0 +1,188 @@
+"""Shallow-water throughput: cell updates/s, simulated days per wall second,
+roofline fraction, halo exchanges per step and the exchange's cost, vs a baseline.
+
+Usage: python benchmarks/throughput_sw.py [--grids 360x180 3600x1800] [--ranks 1 2]
+           [--steps 20] [--repeat 5]
+Each (grid, ranks, precision) point is one `mpirun -n R python -m mpi4py` job, one
+core per rank (benchmarks/common.py). A job times, per model step (slowest rank,
+best of --repeat after warm-up, compilation excluded):
+  model      ShallowWaterModel, case beta_plane (SSP-RK3, one packed exchange per
+             stage = 3 per step), jitted and state-donating, --steps per call
+  local      the same step with every exchange replaced by a local periodic copy
+             of the tile (same work, no messages): ratio model / local
+  baseline   benchmarks/baseline_sw.py: per-operator exchanges, AB2, 13 per step
+and, in the 1-rank job, the STREAM triad bandwidth through JAX. Roofline fraction
+= compulsory bytes per step / step time / triad bandwidth of the cores used, with
+compulsory bytes per cell per step = 3 stages x (read 3 stage fields + 3 start
+fields + 5 static masks/depth, write 3 fields) = 42 arrays x 8 B (f64) or 4 B.
+Results: benchmarks/results/throughput_sw.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import common  # noqa: E402
+
+ARRAYS_PER_CELL_STEP = 42
+
+
+def _time_steps(fn, state, params, steps, repeat, ctx):
+    import jax
+
+    state = jax.block_until_ready(fn(state, params))  # compile + first call
+    state = jax.block_until_ready(fn(state, params))
+    walls, cpus = [], []
+    for _ in range(repeat):
+        ctx.barrier()
+        t0, c0 = time.perf_counter(), time.process_time()
+        state = jax.block_until_ready(fn(state, params))
+        walls.append(common.slowest(time.perf_counter() - t0, ctx) / steps)
+        cpus.append(common.slowest(time.process_time() - c0, ctx) / steps)
+    return state, {
+        "step_s": min(walls),
+        "step_median_s": sorted(walls)[len(walls) // 2],
+        "cpu_step_s": min(cpus),
+    }
+
+
+def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    from baseline_sw import BaselineShallowWater
+
+    from neuralogcm_hpc.cases import build_model, case_config
+    from neuralogcm_hpc.grid import build_grid
+    from neuralogcm_hpc.parallel.context import ParallelContext, get_context
+    from neuralogcm_hpc.parallel.decomposition import Decomposition
+    from neuralogcm_hpc.parallel.halo import Halo
+
+    ctx = get_context()
+    cfg = case_config("beta_plane").replace(
+        **{"grid.nx": nx, "grid.ny": ny, "precision": precision}
+    )
+    out = {
+        "grid": f"{nx}x{ny}",
+        "ranks": ctx.size,
+        "precision": precision,
+        "steps_per_call": steps,
+    }
+    model = build_model(cfg, ctx)
+    d = model.decomposition
+    out["layout"] = f"{d.px}x{d.py}"
+    out["exchanges_per_step"] = model.exchanges_per_step
+    params, state = model.default_params(), model.initial_state()
+    advance = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
+    before = model.halo.exchanges_traced
+    state, out["model"] = _time_steps(advance, state, params, steps, repeat, ctx)
+    model.check(jax.device_get(model.health(state)), int(state.step))
+    # traced once per compile: exchanges in one scan body = one model step
+    out["exchanges_traced_per_step"] = model.halo.exchanges_traced - before
+
+    # the same model with the baseline's time scheme (AB2: 1 exchange per step)
+    ab2 = build_model(cfg.replace(**{"time.integrator": "ab2"}), ctx)
+    ab2_advance = jax.jit(lambda s, p: ab2.advance(s, p, steps), donate_argnums=0)
+    _, out["model_ab2"] = _time_steps(
+        ab2_advance, ab2.initial_state(), params, steps, repeat, ctx
+    )
+
+    if ctx.size > 1:  # the same step with a local copy in place of the exchange
+        serial = ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
+        tile = Decomposition(d.tile_nx, d.tile_ny, 1, 1, True, True)
+        model.halo = Halo(tile, cfg.grid.halo, serial)
+        local = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
+        _, out["local"] = _time_steps(
+            local, model.initial_state(), params, steps, repeat, ctx
+        )
+        out["exchange_ratio"] = out["model"]["step_s"] / out["local"]["step_s"]
+
+    bcfg = cfg.replace(**{"grid.halo": 1, "time.integrator": "ab2"})
+    bgrid = build_grid(bcfg, d, ctx.rank)
+    bhalo = Halo(d, 1, ctx)
+    base = BaselineShallowWater(
+        bgrid, bhalo, cfg.physics.gravity, cfg.physics.viscosity, cfg.time.dt
+    )
+
+    def zeros():  # distinct buffers: donation refuses one buffer passed twice
+        return jax.numpy.zeros(bgrid.shape, bgrid.mask_c.dtype)
+
+    carry = ((zeros(), zeros(), 0.01 * bgrid.mask_c), (zeros(), zeros(), zeros()))
+    badvance = jax.jit(lambda c, _: base.advance(c, steps), donate_argnums=0)
+    _, out["baseline"] = _time_steps(badvance, carry, None, steps, repeat, ctx)
+    out["baseline_exchanges_per_step"] = base.exchanges_per_step
+
+    cells = nx * ny
+    for key in ("model", "model_ab2", "baseline", "local"):
+        if key in out:
+            out[key]["cell_updates_per_s"] = cells / out[key]["step_s"]
+    out["speedup_vs_baseline"] = out["baseline"]["step_s"] / out["model"]["step_s"]
+    out["speedup_ab2_vs_baseline"] = (
+        out["baseline"]["step_s"] / out["model_ab2"]["step_s"]
+    )
+    out["sim_days_per_wall_s"] = cfg.time.dt / 86400 / out["model"]["step_s"]
+    itemsize = 8 if precision == "float64" else 4
+    out["bytes_per_step"] = ARRAYS_PER_CELL_STEP * itemsize * cells
+    if ctx.size == 1:
+        out["triad"] = common.triad_bandwidth(n=2**23, repeat=5)
+    if ctx.is_root:
+        print("RESULT " + json.dumps(out), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--worker", action="store_true")
+    parser.add_argument("--grids", nargs="+", default=["360x180"])
+    parser.add_argument("--grid", default="360x180")
+    parser.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
+    parser.add_argument("--precisions", nargs="+", default=["float64", "float32"])
+    parser.add_argument("--precision", default="float64")
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    if args.worker:
+        nx, ny = map(int, args.grid.split("x"))
+        worker(nx, ny, args.precision, args.steps, args.repeat)
+        return
+    results, triad = [], {}
+    for grid in args.grids:
+        steps = args.steps if grid == "360x180" else max(2, args.steps // 10)
+        for precision in args.precisions:
+            for ranks in args.ranks:
+                job = common.mpirun(
+                    Path(__file__),
+                    ranks,
+                    [
+                        "--worker",
+                        "--grid",
+                        grid,
+                        "--precision",
+                        precision,
+                        "--steps",
+                        str(steps),
+                        "--repeat",
+                        str(args.repeat),
+                    ],
+                )
+                r = common.last_json_line(job.stdout)
+                triad = r.pop("triad", triad)
+                results.append(r)
+                print(json.dumps(r), flush=True)
+    bandwidth = triad.get("best_gb_per_s", 0.0) * 1e9
+    for r in results:  # roofline: bytes moved per second vs triad of R cores
+        achieved = r["bytes_per_step"] / r["model"]["step_s"]
+        r["roofline_fraction"] = (
+            achieved / (bandwidth * r["ranks"]) if bandwidth else None
+        )
+    path = common.write_result("throughput_sw", results, triad=triad)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
