@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+from jax.interpreters import ad
 
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.decomposition import Decomposition
@@ -33,6 +34,10 @@ def _take(x, axis, start, stop):
 def _replace_halos(x, axis, width, low, high):
     n = x.shape[axis] - 2 * width
     return jnp.concatenate([low, _take(x, axis, width, width + n), high], axis=axis)
+
+
+class ForwardModeError(NotImplementedError):
+    """Forward-mode autodiff through a multi-rank halo exchange."""
 
 
 class Halo:
@@ -76,6 +81,13 @@ class Halo:
         """``x`` with its halo filled from the neighbouring tiles."""
         if self.width == 0:
             return x
+        if self.decomposition.size > 1 and isinstance(x, ad.JVPTracer):
+            raise ForwardModeError(
+                "forward-mode differentiation (jax.jvp, jax.jacfwd, jax.hessian) "
+                "cannot cross MPI ranks: halo exchanges have a reverse-mode rule "
+                "only. Use reverse mode (jax.grad, jax.vjp, jax.jacrev), or run on "
+                "one rank"
+            )
         self.exchanges_traced += 1
         return self._exchange(x)
 

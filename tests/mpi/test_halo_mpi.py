@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from neuralogcm_hpc.parallel.decomposition import Decomposition
-from neuralogcm_hpc.parallel.halo import Halo, interior, with_halo
+from neuralogcm_hpc.parallel.halo import ForwardModeError, Halo, interior, with_halo
 
 pytestmark = pytest.mark.mpi
 
@@ -153,5 +153,5 @@ def test_forward_mode_across_ranks_raises_clearly(context):
     d = Decomposition(NX, NY, context.size, 1)
     halo = Halo(d, 1, context)
     x = with_halo(jnp.ones((NY, NX // context.size)), 1)
-    with pytest.raises(TypeError, match="forward-mode"):
+    with pytest.raises(ForwardModeError, match="Use reverse mode"):
         jax.jacfwd(lambda a: jnp.sum(halo(a)))(x)
