@@ -153,3 +153,29 @@ def test_resumed_training_equals_uninterrupted_bitwise(context, twin_data, tmp_p
     assert resumed["steps"] == whole["steps"] == 4
     assert resumed["params_sha256"] == whole["params_sha256"]
     assert resumed["loss"] == whole["loss"]
+
+
+def test_evaluation_of_the_true_model_is_perfect(context, twin_data, tmp_path):
+    # Twin data are the core's own trajectory, re-started from snapshot 0 with the
+    # true viscosity: the forecast repeats the generator's arithmetic, so RMSE is 0
+    # to round-off (<= 1e-12 of the std) and the anomaly correlation 1; a wrong
+    # viscosity must score worse. JSON and PNG are written.
+    from neuralogcm_hpc.training import evaluate as E
+
+    trainer = setup(tiny(**{"train.use_corrector": False}), context, twin_data)
+    true = trainer.params(trainer.init_state())
+    wrong = eqx.tree_at(lambda p: p.physics.viscosity.raw, true,
+                        true.physics.viscosity.raw - 2.0)
+    test = D.read_tiles(twin_data / "test.zarr", ("u", "v", "ssh"),
+                        trainer.hybrid.model.decomposition, context.rank)
+    days = [300 / 86400, 1500 / 86400]  # 1 and 5 hybrid steps
+    stats = field_stats(trainer.data, cell_weights(trainer.hybrid), context)
+    # the "hybrid" slot holds the wrong-viscosity model, "physics" the true one
+    result = E.compare(trainer.hybrid, wrong, true, test, days, stats, context)
+    assert result["lead_steps"] == [1, 5]
+    for name in ("u", "v", "ssh"):
+        assert max(result["physics"][name]["rmse_normalised"]) <= 1e-12
+        assert min(result["physics"][name]["acc"]) > 1 - 1e-12
+        assert result["hybrid"][name]["rmse"][-1] > 0
+    json_path, png_path = E.write_report(result, tmp_path / "skill")
+    assert json_path.stat().st_size > 0 and png_path.stat().st_size > 0

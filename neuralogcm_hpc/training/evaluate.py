@@ -1,0 +1,124 @@
+"""Forecast skill on held-out trajectories: RMSE and anomaly correlation vs lead."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from neuralogcm_hpc.parallel.reductions import global_sum
+from neuralogcm_hpc.training.data import TileDataset
+from neuralogcm_hpc.training.loss import cell_weights
+
+
+def lead_steps(days: list[float], hybrid_dt: float, available: int) -> list[int]:
+    """Lead times in days -> hybrid steps (>= 1), those the data can verify."""
+    steps = sorted({max(1, round(d * 86400.0 / hybrid_dt)) for d in days})
+    kept = [s for s in steps if s < available]
+    return kept or [available - 1]
+
+
+def forecast(hybrid, params, test: TileDataset, leads: list[int]):
+    """Fields at each lead from the start of every test trajectory:
+    name -> (trajectories, leads, ...) interior tiles."""
+    model, n_max = hybrid.model, max(leads)
+    template = model.initial_state()
+
+    @jax.jit
+    def run(first):
+        state = model.with_fields(template, first)
+
+        def body(s, _):
+            s = hybrid.step(s, params)
+            return s, model.fields(s)
+
+        return jax.lax.scan(body, state, None, length=n_max)[1]
+
+    index = np.asarray(leads) - 1
+    out = {n: [] for n in test.fields}
+    for trajectory in range(test.shape[0]):
+        first = {n: jnp.asarray(x[trajectory, 0]) for n, x in test.fields.items()}
+        path = run(first)
+        for n in out:
+            out[n].append(np.asarray(path[n])[index])
+    return {n: np.stack(x) for n, x in out.items()}
+
+
+def skill(hybrid, predicted: dict, test: TileDataset, leads: list[int], stats,
+          context) -> dict:
+    """Per field and lead: RMSE (field units and / std) and anomaly correlation
+    (anomalies from the training mean per level), area-weighted over wet cells
+    and averaged over trajectories; global over ranks (reproducible sums)."""
+    weights = cell_weights(hybrid)
+    result = {}
+    for name, pred in predicted.items():
+        w = np.asarray(weights[name])
+        truth = test.fields[name][:, np.asarray(leads)]
+        mean = np.asarray(stats.mean[name]).reshape(-1, 1, 1)
+        rows = {"rmse": [], "rmse_normalised": [], "acc": []}
+        for k in range(len(leads)):
+            p = pred[:, k].reshape((pred.shape[0],) + w.shape)
+            t = truth[:, k].reshape(p.shape)
+            total = float(global_sum(jnp.asarray(w), context)) * p.shape[0]
+            mse = float(global_sum(jnp.asarray(w * (p - t) ** 2), context)) / total
+            pa, ta = p - mean, t - mean
+            cov = float(global_sum(jnp.asarray(w * pa * ta), context))
+            var_p = float(global_sum(jnp.asarray(w * pa**2), context))
+            var_t = float(global_sum(jnp.asarray(w * ta**2), context))
+            rmse = mse**0.5
+            rows["rmse"].append(rmse)
+            rows["rmse_normalised"].append(rmse / float(np.mean(stats.std[name])))
+            rows["acc"].append(cov / max((var_p * var_t) ** 0.5, 1e-300))
+        result[name] = rows
+    return result
+
+
+def compare(hybrid, trained, physics_only, test: TileDataset, leads_days, stats,
+            context) -> dict:
+    """Physics-only vs hybrid skill at the lead times (days) the data allow."""
+    leads = lead_steps(list(leads_days), hybrid.dt, test.shape[1])
+    out = {"lead_steps": leads,
+           "lead_days": [s * hybrid.dt / 86400.0 for s in leads]}
+    for label, params in (("physics", physics_only), ("hybrid", trained)):
+        predicted = forecast(hybrid, params, test, leads)
+        out[label] = skill(hybrid, predicted, test, leads, stats, context)
+    out["improvement_percent"] = {
+        name: [100.0 * (1 - h / p) if p else 0.0 for h, p in zip(
+            out["hybrid"][name]["rmse"], out["physics"][name]["rmse"], strict=True)]
+        for name in out["hybrid"]
+    }
+    return out
+
+
+def write_report(result: dict, path: str | Path) -> tuple[Path, Path]:
+    """``path``.json and a ``path``.png plot of RMSE / ACC vs lead (rank 0 only)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on compute nodes
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = path.with_suffix(".json"), path.with_suffix(".png")
+    json_path.write_text(json.dumps(result, indent=2))
+    names = list(result["hybrid"])
+    fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 6),
+                             squeeze=False)
+    days = result["lead_days"]
+    for col, name in enumerate(names):
+        for label, style in (("physics", "o--"), ("hybrid", "s-")):
+            axes[0, col].plot(days, result[label][name]["rmse_normalised"], style,
+                              label=label)
+            axes[1, col].plot(days, result[label][name]["acc"], style, label=label)
+        axes[0, col].set_title(name)
+        axes[0, col].set_ylabel("RMSE / std")
+        axes[1, col].set_ylabel("anomaly correlation")
+        axes[1, col].set_xlabel("lead (days)")
+    axes[0, 0].legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+    return json_path, png_path
