@@ -16,13 +16,9 @@ def level_grid(grid, mask_c, mask_u, mask_v):
     """A view of ``grid`` with 3-D (nz, ny, nx) masks, for the 2-D C-grid operators
     (which broadcast over a leading level axis)."""
     mask_q = mask_c * op.xm(mask_c) * op.ym(mask_c) * op.xm(op.ym(mask_c))
-    names = (
-        "dx_c dy_c dx_u dy_u dx_v dy_v dx_q dy_q area_c area_u area_v area_q"
-    ).split()
-    metrics = {n: getattr(grid, n) for n in names}
-    return types.SimpleNamespace(
-        **metrics, mask_c=mask_c, mask_u=mask_u, mask_v=mask_v, mask_q=mask_q
-    )
+    metrics = dict(vars(grid))  # every metric the operators may read
+    metrics.update(mask_c=mask_c, mask_u=mask_u, mask_v=mask_v, mask_q=mask_q)
+    return types.SimpleNamespace(**metrics)
 
 
 def hydrostatic_pressure(

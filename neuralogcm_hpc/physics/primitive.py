@@ -31,8 +31,8 @@ NAMES = ("u", "v", "temp", "salt", "ssh")
 class PrimitiveParams(eqx.Module):
     """Learnable coefficients [m2 s-1]; None = term off. Horizontal ones are
     global scalars; vertical ones scalars or, with ``physics.learn_fields``,
-    3-D fields at the interior interfaces (nz-1, ny_t, nx_t) (column-local, so
-    they need no halo exchange)."""
+    3-D fields at the interior interfaces (nz-1, ny_t, nx_t) (one halo exchange
+    per model step makes them available at u/v columns)."""
 
     viscosity: Positive | None
     diffusivity: Positive | None
@@ -66,8 +66,8 @@ class PrimitiveModel:
 
     Halos: HALO = 4 cells, filled on input. Exchanges per baroclinic step:
     (barotropic sub-steps - 1) of (eta, U, V) plus one packed exchange of
-    (u, v, T, S, eta). No operator reduces across cells, so the result is
-    bit-identical for any tiling.
+    (u, v, T, S, eta); learnable vertical fields add one per model step. No
+    operator reduces across cells, so the result is bit-identical for any tiling.
     """
 
     prognostic_names = NAMES
@@ -100,7 +100,9 @@ class PrimitiveModel:
         )
         self.dt = config.time.dt
         self.dt_step = config.time.dt / p.substeps  # one baroclinic step
-        self.exchanges_per_step = p.substeps * p.pe_barotropic_substeps
+        self.exchanges_per_step = p.substeps * p.pe_barotropic_substeps + int(
+            p.learn_fields
+        )
         self.eos = EquationOfState(
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
         )
@@ -219,8 +221,8 @@ class PrimitiveModel:
             leaf = getattr(params, name)
             if leaf is None:
                 out[name] = jnp.zeros((), self.grid.mask_c.dtype)
-            elif leaf.is_field:  # interior field; halo columns are never used
-                out[name] = self.grid.pad(leaf.value())
+            elif leaf.is_field:  # u/v columns average neighbours: fill the halo
+                out[name] = self.halo(self.grid.pad(leaf.value()))
             else:
                 out[name] = leaf.value()
         return out

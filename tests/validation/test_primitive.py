@@ -112,7 +112,12 @@ def test_closed_basin_conservation_1000_steps():
 
 
 def test_gradient_matches_central_differences():
-    forced = {"physics.wind_stress": 0.1, "physics.pe_restore_days": 10.0}
+    # forced, with vertical coefficients large enough (kappa dt / dz^2 ~ 0.1)
+    # that the loss depends on them well above the round-off of a 4-step run
+    forced = {
+        "physics.wind_stress": 0.1, "physics.pe_restore_days": 10.0,
+        "physics.pe_vertical_diffusivity": 3e-2, "physics.pe_vertical_viscosity": 3e-2,
+    }
     model = PrimitiveModel(
         small_config(**forced), bathymetry=seamount_and_island(), initial=bump_and_front
     )
