@@ -219,7 +219,7 @@ def build_grid(
         coord_spacing=(geom["dxg"], geom["dyg"]),
         **{k: arr(v[:, None]) for k, v in geom["metrics"].items()},
         **{
-            f"r{k}": arr(1.0 / geom["metrics"][k][:, None])
+            f"r{k}": arr(_reciprocal(geom["metrics"][k])[:, None])
             for k in ("dx_u", "dy_u", "dx_v", "dy_v", "area_c", "area_q")
         },
         depth=arr(depth * wet),
@@ -239,6 +239,12 @@ def build_grid(
         x_u=geom["x0"] + ix * geom["dxg"],
         y_v=geom["y0"] + iy * geom["dyg"],
     )
+
+
+def _reciprocal(a: np.ndarray) -> np.ndarray:
+    """1 / a, and 0 where a = 0 (halo rows clipped at a pole, all land): an inf
+    there would turn masked (x 0) halo values into NaN."""
+    return np.divide(1.0, a, out=np.zeros_like(a), where=a != 0)
 
 
 def _sphere(g, jj: np.ndarray) -> dict:

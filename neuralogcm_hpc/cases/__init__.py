@@ -47,7 +47,5 @@ def build_model(config: Config, context: ParallelContext | None = None):
     if mode == "primitive":
         return global_ocean.build_primitive(config, context)
     raise ConfigError(
-        f"physics.mode {mode!r} has no model builder here; shallow_water is "
-        "available"
-        + (" (primitive is added by its own module)" if mode == "primitive" else "")
+        f"physics.mode {mode!r} has no model; choose shallow_water or primitive"
     )

@@ -3,7 +3,7 @@
 Index convention (see grid.Grid): u[j, i] on the WEST face of cell (j, i), v[j, i]
 on the SOUTH face, q (vorticity, PV) at the SOUTH-WEST corner. Every operator
 returns an array of the full tile shape; a stencil of reach r is exact everywhere
-except the outer r rings of the halo, which hold wrapped garbage. Each reach-1
+except the outer r rings of the halo, which hold garbage. Each reach-1
 operator therefore "uses up" one halo ring: with a halo of 2 and one exchange per
 stage, compositions of reach <= 2 (e.g. the biharmonic) are exact in the interior.
 No operator reduces over the tile, so results never depend on the tile shape.
@@ -15,25 +15,38 @@ import jax
 import jax.numpy as jnp
 
 
-# -- neighbours (rolls fuse into XLA loops; the wrapped edge lands in the halo) --
+# -- neighbours: a slice padded back to the tile shape. The padded edge (zeros)
+# lands in the outermost halo ring, which no interior result reads. Pads fuse
+# into XLA loops; rolls (slice + concatenate) measured 15% slower and 45 vs 27
+# fusions per step on the 360 x 180 beta plane.
+def _shift(a: jax.Array, axis: int, step: int) -> jax.Array:
+    n = a.shape[axis]
+    pad = [(0, 0)] * a.ndim
+    if step > 0:  # value from the lower neighbour
+        pad[axis] = (1, 0)
+        return jnp.pad(jax.lax.slice_in_dim(a, 0, n - 1, axis=axis), pad)
+    pad[axis] = (0, 1)
+    return jnp.pad(jax.lax.slice_in_dim(a, 1, n, axis=axis), pad)
+
+
 def xm(a: jax.Array) -> jax.Array:
     """a[j, i-1]"""
-    return jnp.roll(a, 1, axis=-1)
+    return _shift(a, a.ndim - 1, 1)
 
 
 def xp(a: jax.Array) -> jax.Array:
     """a[j, i+1]"""
-    return jnp.roll(a, -1, axis=-1)
+    return _shift(a, a.ndim - 1, -1)
 
 
 def ym(a: jax.Array) -> jax.Array:
     """a[j-1, i]"""
-    return jnp.roll(a, 1, axis=-2)
+    return _shift(a, a.ndim - 2, 1)
 
 
 def yp(a: jax.Array) -> jax.Array:
     """a[j+1, i]"""
-    return jnp.roll(a, -1, axis=-2)
+    return _shift(a, a.ndim - 2, -1)
 
 
 # -- two-point averages between staggered positions ----------------------------
