@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from neuralogcm_hpc.cases import build_model, case_config
-from neuralogcm_hpc.model import HybridModel
+from neuralogcm_hpc.model import HybridModel, filter_spec
 from neuralogcm_hpc.training import data as D
+from neuralogcm_hpc.training.checkpoints import load_trained
 from neuralogcm_hpc.training.loss import cell_weights, rollout_loss
 from neuralogcm_hpc.training.normalise import corrector_normaliser, field_stats
-from neuralogcm_hpc.training.trainer import Trainer, train_main
+from neuralogcm_hpc.training.trainer import Trainer, TrainState, train_main
 
 TRUE_NU = 2000.0  # m2 s-1; nu dt / dx^2 = 1e-3, diffusive time dx^2 / nu = 3.6 days
 
@@ -153,6 +154,15 @@ def test_resumed_training_equals_uninterrupted_bitwise(context, twin_data, tmp_p
     assert resumed["steps"] == whole["steps"] == 4
     assert resumed["params_sha256"] == whole["params_sha256"]
     assert resumed["loss"] == whole["loss"]
+    # simulate's path: the trained model comes back from the checkpoint directory
+    model = build_model(config, context)
+    hybrid, params = load_trained(tmp_path / "a", model, context)
+    assert hybrid.cadence == config.train.cadence
+    trainer = setup(config, context, twin_data)
+    state = trainer.init_state()
+    trained = TrainState(eqx.partition(params, filter_spec(params, True, True))[0],
+                         state.opt_state, 4)
+    assert trainer.params_hash(trained) == whole["params_sha256"]
 
 
 def test_evaluation_of_the_true_model_is_perfect(context, twin_data, tmp_path):
