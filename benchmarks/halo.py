@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
         worker(args.n, args.inner, args.repeat)
         return 0
     rows = []
-    for ranks in args.ranks:
+    for ranks in args.ranks:  # the record is rewritten after each job finishes
         job = common.mpirun(
             Path(__file__),
             ranks,
@@ -114,9 +114,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['gradient_over_forward']:.2f}",
             flush=True,
         )
-    path = common.write_result(
-        "halo", rows, grid=[args.n, args.n], inner_steps=args.inner
-    )
+        path = common.write_result(
+            "halo", rows, grid=[args.n, args.n], inner_steps=args.inner
+        )
     print(f"wrote {path}")
     return 0
 

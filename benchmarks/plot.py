@@ -37,6 +37,11 @@ def plot_scaling(record: dict, out: Path) -> None:
         label = f"{kind} ({grid} {per})"
         if "efficiency" in rows[0]:
             eff.plot(ranks, [r["efficiency"] for r in rows], marker=marker, label=label)
+        if "efficiency_cpu" in rows[0]:
+            eff.plot(
+                ranks, [r["efficiency_cpu"] for r in rows], marker=marker, ls="--",
+                label=f"{kind}, from CPU time",
+            )
         thr.plot(
             ranks, [r["cell_updates_per_s"] / 1e6 for r in rows], marker=marker,
             label=label,
