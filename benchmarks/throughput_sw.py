@@ -10,6 +10,10 @@ best of --repeat after warm-up, compilation excluded):
              stage = 3 per step), jitted and state-donating, --steps per call
   local      the same step with every exchange replaced by a local periodic copy
              of the tile (same work, no messages): ratio model / local
+  model_ab2  ShallowWaterModel with the baseline's AB2 (1 exchange per step): the
+             like-for-like per-step cost. AB2 is NOT stable for this case at
+             dt = 60 s (grid-scale gravity waves, omega dt ~ 1.1, grow; the jet
+             blows up after ~80 steps): it times the step, it is not a usable run
   baseline   benchmarks/baseline_sw.py: per-operator exchanges, AB2, 13 per step
 and, in the 1-rank job, the STREAM triad bandwidth through JAX. Roofline fraction
 = compulsory bytes per step / step time / triad bandwidth of the cores used, with
