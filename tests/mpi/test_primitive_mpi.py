@@ -62,6 +62,7 @@ def test_50_steps_bit_identical_to_serial(context, serial_context):
     assert float(jnp.abs(ref["u"]).max()) > 1e-3  # the flow is not trivially zero
 
 
+@pytest.mark.slow  # four reverse-mode compiles per rank: ~10 min on 2 cores
 def test_gradients_equal_serial(context, serial_context):
     tiled, serial = pair(context, serial_context)
 
