@@ -25,11 +25,12 @@ _HORIZONTAL = {"c": ("y", "x"), "u": ("y", "x_u"), "v": ("y_v", "x")}
 
 
 def output_variables(names, nz: int, dtype: str) -> dict[str, VariableSpec]:
-    """Specs of the named prognostic fields; 3-D (depth, y, x) when ``nz > 1``."""
+    """Specs of the named prognostic fields; 3-D (depth, y, x) when ``nz > 1``,
+    except the sea surface height, which is always (y, x)."""
     specs = {}
     for name in names:
         units, long_name, standard, stagger = PROGNOSTIC[name]
-        vertical = ("depth",) if nz > 1 else ()
+        vertical = ("depth",) if nz > 1 and name != "ssh" else ()  # ssh is 2-D
         specs[name] = VariableSpec(
             dims=vertical + _HORIZONTAL[stagger],
             units=units,
