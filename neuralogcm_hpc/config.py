@@ -236,7 +236,9 @@ class TrainConfig:
         "4,1,1", "data generator: train,validation,test trajectory counts"
     )
     eval_leads: str = setting(
-        "1,10,30,60,120", "evaluation lead times (clipped to the test data)", "day"
+        "1,10,30,60,120",
+        "test-set lead times after training (clipped to the data; empty = none)",
+        "day",
     )
 
 

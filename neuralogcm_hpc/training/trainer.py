@@ -18,7 +18,7 @@ from jax.flatten_util import ravel_pytree
 from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
-from neuralogcm_hpc.training import checkpoints
+from neuralogcm_hpc.training import checkpoints, evaluate
 from neuralogcm_hpc.training.data import TileDataset, generate, read_tiles
 from neuralogcm_hpc.training.loss import LossSpec, cell_weights, rollout_loss
 from neuralogcm_hpc.training.normalise import corrector_normaliser, field_stats
@@ -98,7 +98,8 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------
     def init_state(self) -> TrainState:
-        tr = self.trainable0
+        # a copy: the compiled step donates its inputs, trainable0 must survive
+        tr = jax.tree.map(jnp.copy, self.trainable0)
         return TrainState(tr, (self.net_opt.init(tr.corrector),
                                self.phys_opt.init(tr.physics)), 0)
 
@@ -237,6 +238,20 @@ class Trainer:
             )
 
 
+def evaluate_test(trainer: Trainer, state: TrainState, path) -> dict:
+    """Physics-only (initial physics parameters, no corrector) vs the trained
+    hybrid on the test trajectories at ``train.eval_leads`` days."""
+    model, t = trainer.hybrid.model, trainer.t
+    test = read_tiles(path, model.prognostic_names, model.decomposition,
+                      trainer.context.rank)
+    initial = trainer.params(trainer.init_state())
+    baseline = HybridParams(initial.physics, None)
+    leads = [float(d) for d in t.eval_leads.split(",")]
+    stats = field_stats(trainer.data, cell_weights(trainer.hybrid), trainer.context)
+    return evaluate.compare(trainer.hybrid, trainer.params(state), baseline, test,
+                            leads, stats, trainer.context)
+
+
 # -- command line: ``python -m neuralogcm_hpc.run train`` ---------------------------
 def build(config, context, data_dir: str | Path):
     """(trainer, fresh TrainState, validation data) for ``config`` on this rank,
@@ -308,6 +323,13 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
         if ckpt is not None and (n % t.checkpoint_every == 0 or n == total):
             checkpoints.save(ckpt, n, trainer.params(state), state.opt_state, config)
     elapsed = time.perf_counter() - clock
+    if directory and t.eval_leads and (Path(t.data) / "test.zarr").exists():
+        summary_path = Path(directory) / "skill"
+        skill = evaluate_test(trainer, state, Path(t.data) / "test.zarr")
+        if context.is_root:
+            evaluate.write_report(skill, summary_path)
+            say(f"test skill (RMSE change vs physics only, %): "
+                f"{skill['improvement_percent']} -> {summary_path}.json/.png")
     summary = {"steps": state.step, "samples_per_s": done * t.batch / max(elapsed,
                                                                           1e-9),
                "params_sha256": trainer.params_hash(state)}

@@ -146,7 +146,7 @@ def test_resumed_training_equals_uninterrupted_bitwise(context, twin_data, tmp_p
     # but the checkpoint: params, optimiser state and the data position.
     config = tiny(**{"physics.viscosity": 800.0, "train.data": str(twin_data),
                      "train.steps": 4, "train.checkpoint_every": 2,
-                     "train.output_init_scale": 1.0})
+                     "train.output_init_scale": 1.0, "train.eval_leads": ""})
     whole = train_main(config, context, checkpoint_dir=str(tmp_path / "a"))
     train_main(config, context, checkpoint_dir=str(tmp_path / "b"), steps=2)
     resumed = train_main(config, context, checkpoint_dir=str(tmp_path / "b"),
