@@ -62,6 +62,12 @@ def skill(hybrid, predicted: dict, test: TileDataset, leads: list[int], stats,
         for k in range(len(leads)):
             p = pred[:, k].reshape((pred.shape[0],) + w.shape)
             t = truth[:, k].reshape(p.shape)
+            # a diverged forecast scores NaN (the exact global sum cannot carry
+            # NaN/inf: it would come back as a finite number)
+            if context.any_rank(not np.all(np.isfinite(p[..., w > 0]))):
+                for key in rows:
+                    rows[key].append(float("nan"))
+                continue
             total = float(global_sum(jnp.asarray(w), context)) * p.shape[0]
             mse = float(global_sum(jnp.asarray(w * (p - t) ** 2), context)) / total
             pa, ta = p - mean, t - mean
