@@ -51,7 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="override one config value, e.g. --set grid.nx=128 (repeatable)",
     )
     length = parser.add_mutually_exclusive_group()
-    length.add_argument("--steps", type=int, help="model steps to run in this segment")
+    length.add_argument(
+        "--steps",
+        type=int,
+        help="model steps to run in this segment (train: optimisation steps)",
+    )
     length.add_argument("--days", type=float, help="simulated days to run")
     parser.add_argument("--output", metavar="PATH", help="output Zarr store")
     parser.add_argument("--checkpoint-dir", metavar="PATH", help="checkpoint directory")
@@ -151,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         import jax
 
+        from neuralogcm_hpc.config import ConfigError
+
         config = resolve_config(args)
         jax.config.update("jax_enable_x64", config.precision == "float64")
         if args.command == "simulate":
@@ -158,7 +164,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from neuralogcm_hpc.training.trainer import train_main
 
-            summary = train_main(config, context, resume=args.resume, log=_log(context))
+            if args.days is not None:
+                raise ConfigError("train counts optimisation steps: use --steps")
+            summary = train_main(
+                config, context, resume=args.resume, steps=args.steps, log=_log(context)
+            )
     except Exception as error:  # every rank reports, then the job ends non-zero
         return _fail(error, context)
     if context.is_root:

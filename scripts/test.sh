@@ -12,7 +12,7 @@ mpirun_=(.venv/bin/mpirun --oversubscribe)
 [[ $(id -u) -eq 0 ]] && mpirun_+=(--allow-run-as-root)
 
 echo "== serial: unit, validation and the 1-rank case of the MPI tests"
-$py -m pytest --with-mpi -m "$marks" -q -p no:cacheprovider tests
+$py -m pytest --with-mpi -m "$marks" -q -p no:cacheprovider --durations=15 tests
 for n in 2 4; do
   echo "== mpirun -n $n: tests/mpi"
   # Rank 0 prints; the other ranks' output is kept and shown only if they fail.

@@ -15,6 +15,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
@@ -289,8 +290,8 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
     """
     t = config.train
     if not t.data:
-        raise ValueError("set train.data to a training-data directory (it is "
-                         "generated there from the physics core when empty)")
+        raise ConfigError("set train.data to a training-data directory (it is "
+                          "generated there from the physics core when empty)")
     trainer, state = build(config, context, t.data)
     directory = checkpoint_dir or config.checkpoint.dir
     ckpt = None
@@ -299,7 +300,7 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
                             config.checkpoint.keep)
     if resume:
         if ckpt is None:
-            raise ValueError("--resume needs --checkpoint-dir or checkpoint.dir")
+            raise ConfigError("--resume needs --checkpoint-dir or checkpoint.dir")
         params, opt_state, step = checkpoints.restore(
             ckpt.load_latest(required=True), trainer.params(state), state.opt_state)
         spec = filter_spec(params, t.train_physics, t.train_corrector)
