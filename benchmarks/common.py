@@ -25,8 +25,11 @@ def git_hash() -> str:
     """HEAD commit, with "+dirty" when tracked files differ from it."""
     try:
         head = subprocess.run(
-            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT,
-            capture_output=True, text=True, check=True,
+            ["git", "rev-parse", "--short=12", "HEAD"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "diff", "--quiet", "HEAD", "--", "neuralogcm_hpc", "benchmarks"],
@@ -113,6 +116,39 @@ def time_call(
         "max_s": max(walls),
         "cpu_min_s": min(cpus),
         "repeat": repeat,
+    }
+
+
+def time_rollout(
+    advance: Callable, state, params, steps: int, repeat: int, context=None
+):
+    """``(state, timings)`` of ``state = advance(state, params)`` calls, per step.
+
+    ``advance`` runs ``steps`` model steps and donates the state, so each call
+    continues from the last. The first call compiles (``first_call_s``) and a
+    second warms up; then ``repeat`` samples, each the slowest rank's time:
+    ``step_s`` (best, the least disturbed on a shared machine), ``step_median_s``
+    and ``cpu_step_s`` (CPU seconds, steady under machine load).
+    """
+    import jax
+
+    start = time.perf_counter()
+    state = jax.block_until_ready(advance(state, params))
+    first_call = slowest(time.perf_counter() - start, context)
+    state = jax.block_until_ready(advance(state, params))
+    walls, cpus = [], []
+    for _ in range(repeat):
+        if context is not None:
+            context.barrier()
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        state = jax.block_until_ready(advance(state, params))
+        walls.append(slowest(time.perf_counter() - wall0, context) / steps)
+        cpus.append(slowest(time.process_time() - cpu0, context) / steps)
+    return state, {
+        "first_call_s": first_call,
+        "step_s": min(walls),
+        "step_median_s": statistics.median(walls),
+        "cpu_step_s": min(cpus),
     }
 
 

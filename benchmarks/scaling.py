@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -44,26 +43,18 @@ def worker(case: str, nx: int, ny: int, steps: int, repeat: int) -> None:
     model = build_model(cfg, ctx)
     params, state = model.default_params(), model.initial_state()
     advance = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
-    compile_start = time.perf_counter()
-    state = jax.block_until_ready(advance(state, params))  # compile + first call
-    compile_s = time.perf_counter() - compile_start
-    state = jax.block_until_ready(advance(state, params))
-    samples, cpu = [], []
-    for _ in range(repeat):
-        ctx.barrier()
-        start, cpu0 = time.perf_counter(), time.process_time()
-        state = jax.block_until_ready(advance(state, params))
-        elapsed, used = time.perf_counter() - start, time.process_time() - cpu0
-        samples.append(common.slowest(elapsed, ctx) / steps)
-        cpu.append(common.slowest(used, ctx) / steps)
+    state, timing = common.time_rollout(advance, state, params, steps, repeat, ctx)
     model.check(jax.device_get(model.health(state)), int(state.step))  # no NaN/CFL
-    samples.sort()
-    per_step = samples[0]  # best of `repeat`: least disturbed on a shared machine
+    per_step = timing["step_s"]  # best of `repeat`: least disturbed when shared
     d = model.decomposition
     stages = getattr(getattr(model, "integrator", None), "stages", 1)
-    prognostic_cells = nx * ny * sum(
-        cfg.grid.nz if name in ("u", "v", "temp", "salt") and cfg.grid.nz > 1 else 1
-        for name in model.prognostic_names
+    prognostic_cells = (
+        nx
+        * ny
+        * sum(
+            cfg.grid.nz if name in ("u", "v", "temp", "salt") and cfg.grid.nz > 1 else 1
+            for name in model.prognostic_names
+        )
     )
     result = {
         "case": case,
@@ -71,10 +62,10 @@ def worker(case: str, nx: int, ny: int, steps: int, repeat: int) -> None:
         "ranks": ctx.size,
         "layout": [d.px, d.py],
         "step_s": per_step,
-        "step_median_s": samples[len(samples) // 2],
+        "step_median_s": timing["step_median_s"],
         # CPU seconds per step of the slowest rank (steady under machine load)
-        "step_cpu_s": min(cpu),
-        "compile_s": compile_s,
+        "step_cpu_s": timing["cpu_step_s"],
+        "compile_s": timing["first_call_s"],
         "cell_updates_per_s": nx * ny * cfg.grid.nz / per_step,
         "sypd": cfg.time.dt / (365.0 * per_step),
         "dt_s": cfg.time.dt,
@@ -109,8 +100,17 @@ def run_point(case, grid, ranks, args) -> dict:
     job = common.mpirun(
         Path(__file__),
         ranks,
-        ["--worker", "--case", case, "--grid", f"{grid[0]}x{grid[1]}",
-         "--steps", str(args.steps), "--repeat", str(args.repeat)],
+        [
+            "--worker",
+            "--case",
+            case,
+            "--grid",
+            f"{grid[0]}x{grid[1]}",
+            "--steps",
+            str(args.steps),
+            "--repeat",
+            str(args.repeat),
+        ],
     )
     row = common.last_json_line(job.stdout)
     print(
@@ -165,8 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         achieved = row["compulsory_bytes_per_step"] / row["step_s"] / row["ranks"]
         row["roofline_fraction_per_rank"] = achieved / 1e9 / triad["best_gb_per_s"]
     path = common.write_result(
-        args.name, {"strong": strong, "weak": weak}, case=args.case,
-        steps_per_call=args.steps, triad=triad,
+        args.name,
+        {"strong": strong, "weak": weak},
+        case=args.case,
+        steps_per_call=args.steps,
+        triad=triad,
     )
     print(f"wrote {path}")
     return 0

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,23 +38,13 @@ def worker(precision: str, steps: int, repeat: int) -> None:
     g, d = cfg.grid, model.decomposition
     params, state = model.default_params(), model.initial_state()
     advance = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
-    t0 = time.perf_counter()
-    state = jax.block_until_ready(advance(state, params))
-    compile_s = common.slowest(time.perf_counter() - t0, ctx)
-    state = jax.block_until_ready(advance(state, params))
-    walls, cpus = [], []
-    for _ in range(repeat):
-        ctx.barrier()
-        t0, c0 = time.perf_counter(), time.process_time()
-        state = jax.block_until_ready(advance(state, params))
-        walls.append(common.slowest(time.perf_counter() - t0, ctx) / steps)
-        cpus.append(common.slowest(time.process_time() - c0, ctx) / steps)
+    state, timing = common.time_rollout(advance, state, params, steps, repeat, ctx)
     model.check(jax.device_get(model.health(state)), int(state.step))
     cells = g.nx * g.ny * g.nz
     wet = float(np.asarray(model.grid.interior(model.grid.mask3_c)).sum())
     if ctx.host_comm is not None:  # ocean cells of all tiles
         wet = ctx.host_comm.allreduce(wet)
-    step_s = min(walls)
+    step_s = timing["step_s"]
     out = {
         "case": "global",
         "grid": f"{g.nx}x{g.ny}x{g.nz}",
@@ -66,10 +55,7 @@ def worker(precision: str, steps: int, repeat: int) -> None:
         "dt_s": cfg.time.dt,
         "barotropic_substeps": cfg.physics.pe_barotropic_substeps,
         "exchanges_per_step": model.exchanges_per_step,
-        "first_call_s": compile_s,
-        "step_s": step_s,
-        "step_median_s": sorted(walls)[len(walls) // 2],
-        "cpu_step_s": min(cpus),
+        **timing,
         "cell_updates_per_s": cells / step_s,
         "ocean_fraction": wet / cells,
         "sim_days_per_wall_s": cfg.time.dt / 86400 / step_s,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,25 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import common  # noqa: E402
 
 ARRAYS_PER_CELL_STEP = 42
-
-
-def _time_steps(fn, state, params, steps, repeat, ctx):
-    import jax
-
-    state = jax.block_until_ready(fn(state, params))  # compile + first call
-    state = jax.block_until_ready(fn(state, params))
-    walls, cpus = [], []
-    for _ in range(repeat):
-        ctx.barrier()
-        t0, c0 = time.perf_counter(), time.process_time()
-        state = jax.block_until_ready(fn(state, params))
-        walls.append(common.slowest(time.perf_counter() - t0, ctx) / steps)
-        cpus.append(common.slowest(time.process_time() - c0, ctx) / steps)
-    return state, {
-        "step_s": min(walls),
-        "step_median_s": sorted(walls)[len(walls) // 2],
-        "cpu_step_s": min(cpus),
-    }
 
 
 def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
@@ -85,7 +65,9 @@ def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
     params, state = model.default_params(), model.initial_state()
     advance = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
     before = model.halo.exchanges_traced
-    state, out["model"] = _time_steps(advance, state, params, steps, repeat, ctx)
+    state, out["model"] = common.time_rollout(
+        advance, state, params, steps, repeat, ctx
+    )
     model.check(jax.device_get(model.health(state)), int(state.step))
     # traced once per compile: exchanges in one scan body = one model step
     out["exchanges_traced_per_step"] = model.halo.exchanges_traced - before
@@ -93,7 +75,7 @@ def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
     # the same model with the baseline's time scheme (AB2: 1 exchange per step)
     ab2 = build_model(cfg.replace(**{"time.integrator": "ab2"}), ctx)
     ab2_advance = jax.jit(lambda s, p: ab2.advance(s, p, steps), donate_argnums=0)
-    _, out["model_ab2"] = _time_steps(
+    _, out["model_ab2"] = common.time_rollout(
         ab2_advance, ab2.initial_state(), params, steps, repeat, ctx
     )
 
@@ -102,7 +84,7 @@ def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
         tile = Decomposition(d.tile_nx, d.tile_ny, 1, 1, True, True)
         model.halo = Halo(tile, cfg.grid.halo, serial)
         local = jax.jit(lambda s, p: model.advance(s, p, steps), donate_argnums=0)
-        _, out["local"] = _time_steps(
+        _, out["local"] = common.time_rollout(
             local, model.initial_state(), params, steps, repeat, ctx
         )
         out["exchange_ratio"] = out["model"]["step_s"] / out["local"]["step_s"]
@@ -119,7 +101,7 @@ def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
 
     carry = ((zeros(), zeros(), 0.01 * bgrid.mask_c), (zeros(), zeros(), zeros()))
     badvance = jax.jit(lambda c, _: base.advance(c, steps), donate_argnums=0)
-    _, out["baseline"] = _time_steps(badvance, carry, None, steps, repeat, ctx)
+    _, out["baseline"] = common.time_rollout(badvance, carry, None, steps, repeat, ctx)
     out["baseline_exchanges_per_step"] = base.exchanges_per_step
 
     cells = nx * ny
