@@ -11,11 +11,12 @@ marks="not slow"
 mpirun_=(.venv/bin/mpirun --oversubscribe)
 [[ $(id -u) -eq 0 ]] && mpirun_+=(--allow-run-as-root)
 
-echo "== serial: unit, validation and the 1-rank case of the MPI tests"
-$py -m pytest --with-mpi -m "$marks" -q -p no:cacheprovider --durations=15 tests
 # Open MPI busy-polls while a rank waits; with more ranks than cores (CI has 2)
 # yielding lets the rank being waited for run.
 export OMPI_MCA_mpi_yield_when_idle=1
+
+echo "== serial: unit, validation and the 1-rank case of the MPI tests"
+$py -m pytest --with-mpi -m "$marks" -q -p no:cacheprovider --durations=15 tests
 for n in 2 4; do
   files=(tests/mpi)
   if [[ $n == 4 && ${FULL:-0} != 1 ]]; then
