@@ -9,7 +9,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralogcm_hpc.parallel.decomposition import Decomposition
+from neuralogcm_hpc.config import ConfigError
+from neuralogcm_hpc.parallel.decomposition import Decomposition, DecompositionError
 
 EARTH_RADIUS = 6.371e6  # m, mean radius (Williamson et al. 1992 use 6.37122e6)
 OMEGA = 7.292e-5  # s-1, Earth's rotation rate
@@ -129,7 +130,7 @@ def level_thicknesses(nz: int, depth: float, dz_surface: float = 0.0) -> np.ndar
     if nz == 1 or dz_surface <= 0:
         return np.full(nz, depth / nz)
     if dz_surface * nz >= depth:
-        raise ValueError(
+        raise ConfigError(
             f"grid.dz_surface = {dz_surface} m times {nz} levels reaches {depth} m "
             "already; choose a thinner surface layer or fewer levels"
         )
@@ -352,7 +353,7 @@ def decomposition_for(config, size: int) -> Decomposition:
     g, d = config.grid, config.decomposition
     if d.px:
         if d.px * d.py != size:
-            raise ValueError(
+            raise DecompositionError(
                 f"decomposition.px x py = {d.px} x {d.py} needs {d.px * d.py} ranks "
                 f"but the job has {size}; launch with mpirun -n {d.px * d.py} or "
                 "set px = py = 0"

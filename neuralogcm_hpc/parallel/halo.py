@@ -7,7 +7,7 @@ import jax.numpy as jnp
 from jax.interpreters import ad
 
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
-from neuralogcm_hpc.parallel.decomposition import Decomposition
+from neuralogcm_hpc.parallel.decomposition import Decomposition, DecompositionError
 
 # Array layout: the last two axes are (y, x); any leading axes (levels, stacked
 # fields) travel together in one message per neighbour.
@@ -69,7 +69,7 @@ class Halo:
     ):
         context = context or get_context()
         if context.size != decomposition.size:
-            raise ValueError(
+            raise DecompositionError(
                 f"the decomposition has {decomposition.size} tiles "
                 f"({decomposition.px} x {decomposition.py}) but the job has "
                 f"{context.size} ranks; launch with mpirun -n {decomposition.size}"

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralogcm_hpc.config import Config, validate
+from neuralogcm_hpc.config import Config, ConfigError, validate
 from neuralogcm_hpc.grid import EARTH_RADIUS, Grid, build_grid, decomposition_for
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.halo import Halo
@@ -84,12 +84,12 @@ class PrimitiveModel:
         self.context = context or get_context()
         p, g = config.physics, config.grid
         if g.halo < HALO:
-            raise ValueError(
+            raise ConfigError(
                 f"primitive mode needs grid.halo >= {HALO} (flux-limited advection "
                 f"after the Coriolis update); set grid.halo = {HALO}"
             )
         if g.nz < 2 or p.pe_barotropic_substeps < 1:
-            raise ValueError(
+            raise ConfigError(
                 "primitive mode needs grid.nz >= 2 and physics."
                 "pe_barotropic_substeps >= 1"
             )
@@ -118,8 +118,8 @@ class PrimitiveModel:
         self.depth_v = jnp.sum(self.dz3 * g.mask3_v, axis=0)
         self.depth_c = jnp.sum(self.dz3 * g.mask3_c, axis=0)
         # z* level fractions dz_k / H of each column (0 on land)
-        self.stretch = g.mask3_c * self.dz3 / jnp.where(
-            self.depth_c > 0, self.depth_c, 1.0
+        self.stretch = (
+            g.mask3_c * self.dz3 / jnp.where(self.depth_c > 0, self.depth_c, 1.0)
         )
         # bottom level indicator of each u/v column (for the bottom drag)
         below_u = jnp.concatenate([g.mask3_u[1:], jnp.zeros_like(g.mask3_u[:1])], 0)

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralogcm_hpc import solver
-from neuralogcm_hpc.config import Config, validate
+from neuralogcm_hpc.config import Config, ConfigError, validate
 from neuralogcm_hpc.grid import Grid, build_grid, decomposition_for
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.halo import Halo
@@ -72,7 +72,7 @@ class ShallowWaterModel:
         p = config.physics
         need = 2 if p.biharmonic else 1
         if config.grid.halo < need:
-            raise ValueError(
+            raise ConfigError(
                 f"shallow water needs grid.halo >= {need} for one exchange per stage "
                 f"(biharmonic = {p.biharmonic}); set grid.halo = {need}"
             )

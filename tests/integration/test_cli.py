@@ -65,6 +65,14 @@ def test_rank_count_that_does_not_divide_the_grid_fails_on_every_rank():
         ),
         (["--config", "missing.toml"], "config file missing.toml does not exist"),
         (["--resume"], "--resume needs a checkpoint directory"),
+        (
+            ["--set", "decomposition.px=2", "--set", "decomposition.py=1"],
+            "needs 2 ranks but the job has 1",
+        ),
+        (
+            ["--set", "grid.halo=1", "--set", "physics.biharmonic=1e9"],
+            "shallow water needs grid.halo >= 2",
+        ),
         (["--days", "0.0001"], "is not a whole number of time steps"),
     ],
 )
