@@ -64,6 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue from the newest valid checkpoint (an error if there is none)",
     )
+    parser.add_argument(
+        "--params",
+        metavar="PATH",
+        help="simulate with trained parameters: the directory `train "
+        "--checkpoint-dir` wrote (newest valid checkpoint) or one ckpt-* in it; "
+        "steps the hybrid model (learned physics parameters + corrector)",
+    )
     return parser
 
 
@@ -108,16 +115,25 @@ def resolve_config(args):
     return validate(config.replace(**flags))
 
 
-def simulate(config, context, resume: bool) -> dict:
+def simulate(config, context, resume: bool, params: str | None = None) -> dict:
     from neuralogcm_hpc.simulation import Simulation
 
-    sim = Simulation(config, context, resume=resume, log=_log(context))
+    sim = Simulation(
+        config, context, resume=resume, log=_log(context), params_path=params
+    )
     d = sim.model.decomposition
     _log(context)(
         f"case {config.case}: {config.physics.mode} on a {config.grid.nx} x "
         f"{config.grid.ny} x {config.grid.nz} grid, {context.size} rank(s) as "
         f"{d.px} x {d.py} tiles, dt = {config.time.dt} s, {config.precision}"
     )
+    if sim.trained is not None:
+        _log(context)(
+            f"hybrid model: trained parameters {sim.trained['checkpoint']} from "
+            f"{sim.trained['path']} (case {sim.trained['case']}), corrector "
+            f"{'on' if sim.params.corrector is not None else 'off'}, cadence "
+            f"{sim.stepper.cadence}, {sim.stepper.coupling} coupling"
+        )
     result = sim.run(config.time.steps)
     return {
         "case": config.case,
@@ -133,6 +149,7 @@ def simulate(config, context, resume: bool) -> dict:
         "stopped_early": result.stopped_early,
         "output": config.output.path or None,
         "diagnostics": result.diagnostics,
+        "trained_params": sim.trained,
     }
 
 
@@ -160,12 +177,17 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args)
         jax.config.update("jax_enable_x64", config.precision == "float64")
         if args.command == "simulate":
-            summary = simulate(config, context, args.resume)
+            summary = simulate(config, context, args.resume, args.params)
         else:
             from neuralogcm_hpc.training.trainer import train_main
 
             if args.days is not None:
                 raise ConfigError("train counts optimisation steps: use --steps")
+            if args.params is not None:
+                raise ConfigError(
+                    "--params is for simulate; train continues its own run with "
+                    "--resume --checkpoint-dir"
+                )
             summary = train_main(
                 config, context, resume=args.resume, steps=args.steps, log=_log(context)
             )

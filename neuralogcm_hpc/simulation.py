@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import math
 import time
 from collections.abc import Callable
@@ -36,6 +37,12 @@ class Simulation:
     health (NaN/Inf, CFL) and stops with a StabilityError naming step, field and
     location; applies the output schedule; writes checkpoints on schedule, at the
     end, and when SIGTERM/SIGUSR1 asks for a graceful stop.
+
+    ``params_path``: a training checkpoint directory; the loop then steps the
+    hybrid model (trained physics parameters + corrector, ``cadence`` model steps
+    per hybrid step) instead of the bare core. Steps still count model steps.
+    Checkpoints record which trained parameters (manifest sha256) were used, and a
+    resume must be given the same ones.
     """
 
     def __init__(
@@ -45,6 +52,7 @@ class Simulation:
         *,
         resume: bool = False,
         log: Callable[[str], None] = print,
+        params_path: str | None = None,
     ):
         from neuralogcm_hpc.cases import build_model
 
@@ -52,6 +60,14 @@ class Simulation:
         self.log = log if context.is_root else (lambda message: None)
         self.model = build_model(config, context)
         self.params = self.model.default_params()
+        self.stepper, self.trained = None, None  # hybrid model, its source
+        if params_path:
+            from neuralogcm_hpc.training.checkpoints import open_trained
+
+            trained = open_trained(params_path, self.model, context)
+            self.stepper, self.params = trained.hybrid, trained.params
+            self.trained = trained.source
+            _check_cadence(config, trained.hybrid.cadence)
         self.checkpointer = self._make_checkpointer()
 
     # -- public ------------------------------------------------------------------
@@ -121,7 +137,12 @@ class Simulation:
             if n not in cache:
 
                 def chunk(state, params):
-                    state = self.model.advance(state, params, n)
+                    if self.stepper is None:
+                        state = self.model.advance(state, params, n)
+                    else:  # whole hybrid steps: _check_cadence makes n a multiple
+                        state = self.stepper.advance(
+                            state, params, n // self.stepper.cadence
+                        )
                     return state, self.model.health(state)
 
                 cache[n] = jax.jit(chunk, donate_argnums=0)
@@ -148,6 +169,7 @@ class Simulation:
                 )
             return state, None
         restored = self.checkpointer.load_latest(required=True)
+        self._check_same_params(restored)
         self.log(f"resuming from {restored.path} (step {restored.step})")
         return self._restore(state, restored), restored
 
@@ -187,9 +209,36 @@ class Simulation:
         replicated["step"] = np.asarray(int(state.step), np.int64)
         replicated["key"] = np.asarray(state.key)
         name = self.checkpointer.save(
-            int(state.step), tiled, replicated, {"config": to_dict(self.config)}
+            int(state.step),
+            tiled,
+            replicated,
+            {"config": to_dict(self.config), "trained_params": self.trained},
         )
         self.log(f"checkpoint {name} written")
+
+    def _check_same_params(self, restored) -> None:
+        """A resumed run must step the model it started with."""
+        was = restored.metadata.get("trained_params")
+        if _identity(was) == _identity(self.trained):
+            return
+        if was is None:
+            raise ConfigError(
+                f"{restored.path} was written by a physics-only run; resume it "
+                "without --params (or start a new run in another --checkpoint-dir)"
+            )
+        if self.trained is None:
+            raise ConfigError(
+                f"{restored.path} was written by a hybrid run with --params "
+                f"{was['path']}; pass --params {was['path']} again to resume it"
+            )
+        raise ConfigError(
+            f"{restored.path} was written with trained parameters "
+            f"{was['path']} ({was['checkpoint']}, manifest "
+            f"{was['manifest_sha256'][:12]}), but --params {self.trained['path']} "
+            f"gives {self.trained['checkpoint']} (manifest "
+            f"{self.trained['manifest_sha256'][:12]}); pass the original parameters "
+            "or start a new run in another --checkpoint-dir"
+        )
 
     def _make_checkpointer(self):
         directory = self.config.checkpoint.dir
@@ -219,7 +268,11 @@ class Simulation:
             output_variables(self.model.prognostic_names, g.nz, cfg.precision),
             output_coordinates(cfg, np.asarray(g.z_centre)),
             self.model.dt,
-            attrs={"config": cfg.to_json(), "case": cfg.case},
+            attrs={
+                "config": cfg.to_json(),
+                "case": cfg.case,
+                "trained_params": json.dumps(self.trained),
+            },
             codec=cfg.output.codec,
             snapshot_every=cfg.output.every,
             average_every=cfg.output.average_every,
@@ -227,20 +280,33 @@ class Simulation:
             resume_step=start,
         )
         if restored is not None:
-            prefix = "output."
             writer.restore_average_state(
-                {
-                    k[len(prefix) :]: v
-                    for k, v in restored.tiled.items()
-                    if k.startswith(prefix)
-                },
-                {
-                    k[len(prefix) :]: v
-                    for k, v in restored.replicated.items()
-                    if k.startswith(prefix)
-                },
+                _with_prefix(restored.tiled, "output."),
+                _with_prefix(restored.replicated, "output."),
             )
         return writer
+
+
+def _identity(source: dict | None) -> str | None:
+    return None if source is None else source["manifest_sha256"]
+
+
+def _check_cadence(config: Config, cadence: int) -> None:
+    """A hybrid step is ``cadence`` model steps: every step count the loop stops
+    at must be a whole number of hybrid steps."""
+    counts = {
+        "time.steps (--steps/--days)": config.time.steps,
+        "time.steps_per_call": config.time.steps_per_call,
+        "output.every": config.output.every,
+        "output.average_every": config.output.average_every,
+        "checkpoint.every": config.checkpoint.every,
+    }
+    bad = [f"{k}={v}" for k, v in counts.items() if v % cadence]
+    if bad:
+        raise ConfigError(
+            f"the trained model corrects every {cadence} model steps "
+            f"(train.cadence); {', '.join(bad)} must be multiples of {cadence}"
+        )
 
 
 def _with_prefix(arrays: dict, prefix: str) -> dict:
