@@ -122,6 +122,12 @@ class PhysicsConfig:
     pe_convective_diffusivity: float = setting(
         10.0, "vertical diffusivity where N^2 < 0 (convection; 0 = off)", "m2 s-1"
     )
+    pe_shear_viscosity: float = setting(
+        0.0,
+        "Pacanowski-Philander shear mixing: vertical viscosity at Ri = 0, added "
+        "to the background, nu0 / (1 + 5 Ri)^2 (tracers / (1 + 5 Ri)^3; 0 = off)",
+        "m2 s-1",
+    )
     pe_bottom_drag: float = setting(1e-3, "quadratic bottom drag coefficient Cd")
     pe_tidal_speed: float = setting(
         0.05, "background speed in the bottom drag Cd (|u| + u_tide)", "m s-1"

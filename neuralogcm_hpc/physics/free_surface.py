@@ -23,6 +23,7 @@ def barotropic_substeps(
     dt: float,
     substeps: int,
     exchange: Callable,
+    batch: int,
 ):
     """Integrate the depth-mean flow and ssh over one baroclinic step ``dt``.
 
@@ -42,16 +43,19 @@ def barotropic_substeps(
     eta_new = eta - dt div(mean transport) up to round-off: tracers advected with
     them conserve volume and stay consistent with the free surface.
 
-    Halos: each sub-step uses up one ring of valid halo (and ``G`` is valid on
-    the first ring only), so the (eta, U, V) halos are refilled by ``exchange``
-    (one packed message of three 2-D arrays) after every sub-step but the last;
-    the caller exchanges the final state with the rest of the step.
+    Halos (communication avoiding): every array lives on a tile with a WIDE
+    halo (``grid``'s), all valid on entry, ``forcing`` included. A sub-step uses
+    up one ring of valid halo per side (V's east side two on the first), so
+    ``batch`` sub-steps run between refills of (eta, U, V) by ``exchange`` (one
+    packed message of three 2-D arrays): with a halo of W, batch = W - 2 leaves
+    the outputs valid on the first halo ring, all the caller needs. With W >=
+    substeps + 2 the whole cycle runs without an exchange.
     """
     dts = dt / substeps
     face_u = depth_u * grid.dy_u
     face_v = depth_v * grid.dx_v
 
-    def one(carry):
+    def one(_, carry):
         eta, ubar, vbar, sum_u, sum_v = carry
         flux_u, flux_v = face_u * ubar, face_v * vbar
         eta = grid.mask_c * (eta - dts * op.divergence(flux_u, flux_v, grid))
@@ -68,12 +72,18 @@ def barotropic_substeps(
         )
         return eta, ubar, vbar, sum_u + flux_u, sum_v + flux_v
 
-    def refilled(_, carry):
-        eta, ubar, vbar, sum_u, sum_v = one(carry)
-        eta, ubar, vbar = exchange((eta, ubar, vbar))
-        return eta, ubar, vbar, sum_u, sum_v
-
     carry = (eta, ubar, vbar, jnp.zeros_like(ubar), jnp.zeros_like(vbar))
-    carry = jax.lax.fori_loop(0, substeps - 1, refilled, carry)
-    eta, ubar, vbar, sum_u, sum_v = one(carry)
+    for n, size in enumerate(batch_sizes(substeps, batch)):
+        if n:  # refill the halo rings the previous batch used up
+            carry = (*exchange(carry[:3]), *carry[3:])
+        carry = jax.lax.fori_loop(0, size, one, carry)
+    eta, ubar, vbar, sum_u, sum_v = carry
     return eta, ubar, vbar, sum_u / substeps, sum_v / substeps
+
+
+def batch_sizes(substeps: int, batch: int) -> list[int]:
+    """Sub-steps between halo refills: ``batch`` each, the remainder last."""
+    if batch < 1:
+        raise ValueError(f"barotropic batch must be >= 1, not {batch}")
+    full, rest = divmod(substeps, batch)
+    return [batch] * full + ([rest] if rest else [])

@@ -93,3 +93,23 @@ def convective_diffusivity(
     pair of cells is mixed to its mean within one step, without an iteration.
     """
     return jnp.where(unstable > 0, convective, background)
+
+
+def richardson_mixing(
+    n2: Array, shear2: Array, nu0: float, alpha: float = 5.0
+) -> tuple[Array, Array]:
+    """Shear-driven vertical viscosity and diffusivity of Pacanowski & Philander
+    (1981) at interfaces, to be added to the background coefficients:
+
+        Ri = N^2 / S^2,  nu = nu0 / (1 + alpha Ri)^2,  kappa = nu / (1 + alpha Ri).
+
+    ``n2``: buoyancy frequency squared [s-2] (locally referenced), ``shear2``:
+    (du/dz)^2 + (dv/dz)^2 [s-2]. Ri is clipped at 0 (statically unstable
+    interfaces get nu0; their tracers mix by the convective diffusivity). The
+    1e-14 s-2 floor on S^2 (shear of 1e-7 s-1, far below the 1e-5 s-1 of a 1 cm/s
+    difference over 1 km) keeps Ri finite at rest, where nu -> 0 smoothly.
+    """
+    ri = jnp.maximum(n2, 0.0) / (shear2 + 1e-14)
+    damping = 1.0 / (1.0 + alpha * ri)
+    nu = nu0 * damping**2
+    return nu, nu * damping

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from neuralogcm_hpc.parallel.halo import with_halo
 from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import operators as op
 from neuralogcm_hpc.physics.free_surface import barotropic_substeps
 from neuralogcm_hpc.physics.mixing import (
     convective_diffusivity,
     implicit_vertical_diffusion,
+    richardson_mixing,
     unstable_interfaces,
 )
 
@@ -52,6 +54,33 @@ def _zstar_velocity(m, div):
     return bc.vertical_velocity(div - m.stretch * total)
 
 
+def _barotropic(m, state_and_forcing):
+    """The barotropic cycle on the wide-halo tile (see PrimitiveModel): the tile
+    interiors of (eta, U, V, G_u, G_v) go out in ONE packed exchange of the wide
+    halo, the sub-steps run (refilling only if the halo is narrower than the
+    cycle needs), and (eta, U, V, mean transports) come back on the model's
+    tile, valid on its first halo ring."""
+    g, p, wide = m.grid, m.config.physics, m.bt_grid
+    pad = m.bt_width - g.halo
+    packed = m.bt_halo.tree(
+        tuple(with_halo(g.interior(a), m.bt_width) for a in state_and_forcing)
+    )
+    out = barotropic_substeps(
+        *packed,
+        m.bt_depth_u,
+        m.bt_depth_v,
+        wide,
+        p.gravity,
+        m.dt_step,
+        p.pe_barotropic_substeps,
+        m.bt_halo.tree,
+        m.bt_batch,
+    )
+    if pad == 0:
+        return out
+    return tuple(a[..., pad:-pad, pad:-pad] for a in out)
+
+
 def _vertical_coefficient(value, to_face):
     """A vertical coefficient at u or v columns: scalars pass, fields average."""
     return to_face(value) if jnp.ndim(value) == 3 else value
@@ -81,7 +110,7 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     # 1e-20 m2 s-2 under the sqrt keeps d|u|/du finite (0, not NaN) at rest
     drag_u = p.pe_bottom_drag * (jnp.sqrt(u**2 + v_at_u**2 + 1e-20) + p.pe_tidal_speed)
     drag_v = p.pe_bottom_drag * (jnp.sqrt(v**2 + u_at_v**2 + 1e-20) + p.pe_tidal_speed)
-    nu_v = coeffs["vertical_viscosity"]
+    nu_v, kappa_shear = _shear_mixing(m, fields, coeffs)
     rho0 = m.eos.rho0
     u_star = implicit_vertical_diffusion(
         u_star,
@@ -113,19 +142,10 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     # the depth-mean Coriolis of the predictor moves into the sub-steps
     coriolis_u = jnp.sum(dz * g.mask3_u * g.f_u * v_at_u, 0) / hu
     coriolis_v = -jnp.sum(dz * g.mask3_v * g.f_v * u_star_at_v, 0) / hv
-    eta_new, ubar_new, vbar_new, flux_u, flux_v = barotropic_substeps(
-        eta,
-        ubar,
-        vbar,
-        g.mask_u * ((ubar_star - ubar) / dt - coriolis_u),
-        g.mask_v * ((vbar_star - vbar) / dt - coriolis_v),
-        m.depth_u,
-        m.depth_v,
-        g,
-        p.gravity,
-        dt,
-        p.pe_barotropic_substeps,
-        m.halo.tree,
+    forcing_u = g.mask_u * ((ubar_star - ubar) / dt - coriolis_u)
+    forcing_v = g.mask_v * ((vbar_star - vbar) / dt - coriolis_v)
+    eta_new, ubar_new, vbar_new, flux_u, flux_v = _barotropic(
+        m, (eta, ubar, vbar, forcing_u, forcing_v)
     )
     u_new = g.mask3_u * (u_star - ubar_star + ubar_new)
     v_new = g.mask3_v * (v_star - vbar_star + vbar_new)
@@ -147,7 +167,7 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
         if name in extra:
             change = change + h_old * extra[name]
         tracers[name] = g.mask3_c * (h_old * c + dt * change) / _safe(h_new)
-    kappa = _vertical_diffusivity(m, tracers, coeffs)
+    kappa = _vertical_diffusivity(m, tracers, coeffs, kappa_shear)
     flux_t = flux_s = None
     if m.forcing.piston > 0:
         flux_t, flux_s = m.forcing.tracer_fluxes(tracers["temp"][0], tracers["salt"][0])
@@ -166,16 +186,45 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     return out, {"previous": {"u": du, "v": dv}, "started": jnp.ones((), bool)}
 
 
-def _vertical_diffusivity(m, tracers, coeffs):
-    """Background diffusivity, raised to the convective value at interfaces whose
-    upper cell is denser than the lower one (both referenced to the interface)."""
+def _interface_densities(m, temp, salt):
+    """Density anomalies of the cells above and below each interface, both
+    referenced to the interface depth (locally referenced potential density)."""
+    depth = m.grid.z_bottom[:-1, None, None]
+    return (
+        m.eos.anomaly(temp[:-1], salt[:-1], depth),
+        m.eos.anomaly(temp[1:], salt[1:], depth),
+    )
+
+
+def _shear_mixing(m, fields, coeffs):
+    """(vertical viscosity at centre interfaces, shear part of the diffusivity)
+    from the state at time n: background + Pacanowski-Philander shear mixing
+    (physics.pe_shear_viscosity > 0), else the background and None. Reach 1
+    (face velocities averaged to centres); the caller averages to faces."""
     g, p = m.grid, m.config.physics
+    background = coeffs["vertical_viscosity"]
+    if p.pe_shear_viscosity <= 0:
+        return background, None
+    upper, lower = _interface_densities(m, fields["temp"], fields["salt"])
+    n2 = p.gravity * (lower - upper) / (m.eos.rho0 * m.spacing)
+    uc = op.u_to_c(fields["u"] * g.mask3_u)
+    vc = op.v_to_c(fields["v"] * g.mask3_v)
+    shear2 = ((uc[:-1] - uc[1:]) ** 2 + (vc[:-1] - vc[1:]) ** 2) / m.spacing**2
+    nu, kappa = richardson_mixing(n2, shear2, p.pe_shear_viscosity)
+    wet = g.mask3_c[1:]  # interfaces above a wet cell
+    return background + wet * nu, wet * kappa
+
+
+def _vertical_diffusivity(m, tracers, coeffs, kappa_shear=None):
+    """Background (+ shear) diffusivity, raised to the convective value at
+    interfaces whose upper cell is denser than the lower one (both referenced to
+    the interface)."""
+    p = m.config.physics
     background = coeffs["vertical_diffusivity"]
+    if kappa_shear is not None:
+        background = background + kappa_shear
     if p.pe_convective_diffusivity <= 0:
         return background
-    temp, salt = tracers["temp"], tracers["salt"]
-    depth = g.z_bottom[:-1, None, None]
-    upper = m.eos.anomaly(temp[:-1], salt[:-1], depth)
-    lower = m.eos.anomaly(temp[1:], salt[1:], depth)
-    unstable = unstable_interfaces(upper, lower) * g.mask3_c[1:]
+    upper, lower = _interface_densities(m, tracers["temp"], tracers["salt"])
+    unstable = unstable_interfaces(upper, lower) * m.grid.mask3_c[1:]
     return convective_diffusivity(background, p.pe_convective_diffusivity, unstable)

@@ -18,6 +18,7 @@ from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
+from neuralogcm_hpc.physics.free_surface import batch_sizes
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_step import baroclinic_step
 from neuralogcm_hpc.state import OceanState
@@ -64,10 +65,13 @@ class PrimitiveModel:
        content conserved to round-off; a uniform tracer stays uniform) on z*
        levels of thickness dz_k (1 + eta / H); implicit vertical diffusion.
 
-    Halos: HALO = 4 cells, filled on input. Exchanges per baroclinic step:
-    (barotropic sub-steps - 1) of (eta, U, V) plus one packed exchange of
-    (u, v, T, S, eta); learnable vertical fields add one per model step. No
-    operator reduces across cells, so the result is bit-identical for any tiling.
+    Halos: HALO = 4 cells, filled on input. Exchanges per baroclinic step: one
+    packed wide-halo exchange of (eta, U, V, G_u, G_v) opening the barotropic
+    cycle, which then runs all sub-steps in its halo (communication avoiding;
+    refills only where a tile is narrower than the cycle needs), and one packed
+    exchange of (u, v, T, S, eta): 2 for the global case. Learnable vertical
+    fields add one per model step. No operator reduces across cells, so the
+    result is bit-identical for any tiling.
     """
 
     prognostic_names = NAMES
@@ -100,14 +104,38 @@ class PrimitiveModel:
         )
         self.dt = config.time.dt
         self.dt_step = config.time.dt / p.substeps  # one baroclinic step
-        self.exchanges_per_step = p.substeps * p.pe_barotropic_substeps + int(
-            p.learn_fields
-        )
+        self._setup_barotropic(bathymetry)
+        # per baroclinic step: the wide exchange opening the barotropic cycle, its
+        # refills, the packed 3-D exchange closing the step
+        n_batches = len(batch_sizes(p.pe_barotropic_substeps, self.bt_batch))
+        self.exchanges_per_step = p.substeps * (n_batches + 1) + int(p.learn_fields)
         self.eos = EquationOfState(
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
         )
         self._initial = initial
         self._setup_geometry(forcing)
+
+    def _setup_barotropic(self, bathymetry) -> None:
+        """The wide-halo tile of the barotropic cycle: W = substeps + 2 rings
+        (one used per sub-step, one more by V's first, one left valid), capped
+        by the tile size; the cycle then needs no exchange but its opening one.
+        2-D only, so the extra rings cost little (240 x 106 global case, 24
+        sub-steps: W = 26)."""
+        cfg, d = self.config, self.decomposition
+        substeps = cfg.physics.pe_barotropic_substeps
+        tile = min(d.tile_nx, d.tile_ny)
+        self.bt_width = max(cfg.grid.halo, min(substeps + 2, tile))
+        self.bt_batch = self.bt_width - 2  # >= 2: grid.halo >= HALO = 4
+        self.bt_halo = Halo(d, self.bt_width, self.context)
+        self.bt_grid = build_grid(
+            cfg.replace(**{"grid.halo": self.bt_width}),
+            d,
+            self.context.rank,
+            bathymetry,
+        )
+        dz3 = self.bt_grid.dz[:, None, None]
+        self.bt_depth_u = jnp.sum(dz3 * self.bt_grid.mask3_u, axis=0)
+        self.bt_depth_v = jnp.sum(dz3 * self.bt_grid.mask3_v, axis=0)
 
     def _setup_geometry(self, forcing_kind: str) -> None:
         g, cfg = self.grid, self.config
