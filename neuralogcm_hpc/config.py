@@ -61,7 +61,10 @@ class TimeConfig:
         50, "model steps fused into one jitted call (fewer host round trips)"
     )
     integrator: str = setting(
-        "rk3", "time integrator", choices=("euler", "heun", "ab2", "rk3", "rk4")
+        "rk3",
+        "time integrator (fb_ab3: forward-backward gravity waves + Adams-Bashforth 3, "
+        "one tendency and one exchange per step; shallow water only)",
+        choices=("euler", "heun", "ab2", "rk3", "rk4", "fb_ab3"),
     )
 
 

@@ -14,12 +14,17 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from neuralogcm_hpc.physics.window import Window
+
 
 # -- neighbours: a slice padded back to the tile shape. The padded edge (zeros)
 # lands in the outermost halo ring, which no interior result reads. Pads fuse
 # into XLA loops; rolls (slice + concatenate) measured 15% slower and 45 vs 27
-# fusions per step on the 360 x 180 beta plane.
+# fusions per step on the 360 x 180 beta plane. A Window (physics/window.py)
+# crops instead, which is faster still: every operator below accepts both.
 def _shift(a: jax.Array, axis: int, step: int) -> jax.Array:
+    if isinstance(a, Window):
+        return a.shift(axis, step)
     n = a.shape[axis]
     pad = [(0, 0)] * a.ndim
     if step > 0:  # value from the lower neighbour

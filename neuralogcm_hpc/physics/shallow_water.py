@@ -16,9 +16,10 @@ from neuralogcm_hpc.grid import Grid, build_grid, decomposition_for
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
-from neuralogcm_hpc.physics import guard
+from neuralogcm_hpc.physics import guard, window
 from neuralogcm_hpc.physics import operators as op
 from neuralogcm_hpc.physics.params import Positive, coefficient
+from neuralogcm_hpc.physics.window import Window
 from neuralogcm_hpc.state import OceanState
 
 RHO0 = 1025.0  # kg m-3, reference seawater density for the wind-stress term
@@ -70,29 +71,26 @@ class ShallowWaterModel:
         self.context = context or get_context()
         self.decomposition = decomposition_for(config, self.context.size)
         p = config.physics
-        need = 2 if p.biharmonic else 1
+        self.integrator = solver.get_integrator(config.time.integrator)
+        # stencil reach of the tendency: 1 cell, 2 with the biharmonic; the
+        # split step also reads the updated ssh one ring into the halo
+        need = (2 if p.biharmonic else 1) + int(self.integrator.split)
         if config.grid.halo < need:
             raise ConfigError(
                 f"shallow water needs grid.halo >= {need} for one exchange per stage "
-                f"(biharmonic = {p.biharmonic}); set grid.halo = {need}"
+                f"(biharmonic = {p.biharmonic}, time.integrator = "
+                f"{config.time.integrator}); set grid.halo = {need}"
             )
         self.halo = Halo(self.decomposition, config.grid.halo, self.context)
         self.grid: Grid = build_grid(
             config, self.decomposition, self.context.rank, bathymetry
         )
         self.dt = config.time.dt
-        self.integrator = solver.get_integrator(config.time.integrator)
         self.exchanges_per_step = self.integrator.stages * p.substeps + int(
             p.learn_fields and p.viscosity > 0
         )
         self._initial = initial
         g = self.grid
-        inside = np.zeros(g.shape)
-        inside[g.halo : g.halo + g.ny, g.halo : g.halo + g.nx] = 1
-        inside = jnp.asarray(inside, g.mask_c.dtype)
-        # output masks: land and the halo get zero tendency (MODEL_API contract)
-        self._out = {"u": g.mask_u * inside, "v": g.mask_v * inside}
-        self._out["ssh"] = g.mask_c * inside
         self._wind = self._wind_profile() if p.wind_stress else None
         self._corner_weight = op.wet_corner_weight(g.mask_c)
 
@@ -136,7 +134,7 @@ class ShallowWaterModel:
         if params.viscosity is not None:
             nu = params.viscosity.value()
             if params.viscosity.is_field:
-                nu = self.halo(self.grid.pad(nu))
+                nu = Window(self.halo(self.grid.pad(nu)))
                 nu_q = 0.25 * (nu + op.xm(nu) + op.ym(nu) + op.xm(op.ym(nu)))
                 out["nu"] = (nu, nu_q)
             else:
@@ -146,19 +144,23 @@ class ShallowWaterModel:
             out["nu4"] = (nu4, nu4)
         return out
 
-    def _tendency(self, fields, coeffs) -> dict[str, jax.Array]:
+    def _parts(self, fields, coeffs) -> tuple[dict, dict]:
+        """(slow, rate) as Windows: ``slow`` the u, v tendency WITHOUT the
+        surface-pressure gradient -g grad(eta) (Coriolis and vortex force, -grad K,
+        friction, forcing), ``rate`` = {"ssh": -div(h u)}. Exact wherever the
+        windows reach (interior plus what the halo leaves), masked for land."""
         g, p = self.grid, self.config.physics
-        u, v, eta = fields["u"], fields["v"], fields["ssh"]
+        u, v, eta = (Window(fields[n]) for n in self.prognostic_names)
         h = g.depth + g.mask_c * eta
         u_transport = op.c_to_u(h) * u * g.dy_u
         v_transport = op.c_to_v(h) * v * g.dx_v
         zeta = op.curl(u, v, g)
         h_q = op.c_to_q_masked(h, g.mask_c, self._corner_weight)
-        q = (g.f_q + zeta) / jnp.where(h_q > 0, h_q, 1.0)
+        q = (g.f_q + zeta) / window.where(h_q > 0, h_q, 1.0)
+        ke = op.kinetic_energy(u, v)
         du, dv = op.coriolis_energy(q, u_transport, v_transport, g)
-        bernoulli = p.gravity * eta + op.kinetic_energy(u, v)
-        du = du - op.grad_x(bernoulli, g)
-        dv = dv - op.grad_y(bernoulli, g)
+        du = du - op.grad_x(ke, g)
+        dv = dv - op.grad_y(ke, g)
         if "nu" in coeffs:
             fu, fv = op.vector_laplacian(u, v, *coeffs["nu"], g, zeta)
             du, dv = du + fu, dv + fv
@@ -170,9 +172,33 @@ class ShallowWaterModel:
             du, dv = du - p.drag * u, dv - p.drag * v
         if self._wind is not None:
             h_u = op.c_to_u(h)
-            du = du + self._wind / (RHO0 * jnp.where(h_u > 0, h_u, 1.0))
+            du = du + self._wind / (RHO0 * window.where(h_u > 0, h_u, 1.0))
         deta = -op.divergence(u_transport, v_transport, g)
-        return {"u": du, "v": dv, "ssh": deta}
+        return {"u": g.mask_u * du, "v": g.mask_v * dv}, {"ssh": g.mask_c * deta}
+
+    def _pressure(self, eta) -> dict:
+        """The fast momentum tendency -g grad(eta) (eta: array or Window)."""
+        g, grav = self.grid, self.config.physics.gravity
+        return {
+            "u": -grav * g.mask_u * op.grad_x(eta, g),
+            "v": -grav * g.mask_v * op.grad_y(eta, g),
+        }
+
+    def _tendency(self, fields, coeffs, correction=None) -> dict[str, jax.Array]:
+        """Full tendency as interior tiles with a zero halo (land: 0)."""
+        slow, rate = self._parts(fields, coeffs)
+        fast = self._pressure(Window(fields["ssh"]))
+        raw = {"u": slow["u"] + fast["u"], "v": slow["v"] + fast["v"], **rate}
+        if correction is not None:
+            extra = correction(fields)
+            raw = {n: raw[n] + extra[n] if n in extra else raw[n] for n in raw}
+        return {n: self._tile(raw[n]) for n in self.prognostic_names}
+
+    def _tile(self, w) -> jax.Array:
+        """A Window's tile interior padded back with a zero halo (an array passes)."""
+        if not isinstance(w, Window):
+            return w
+        return self.grid.pad(w.interior(self.grid.halo))
 
     def _wind_profile(self) -> jax.Array:
         """tau_x = -tau0 cos(2 pi y / Ly) at u rows (a double-gyre pattern)."""
@@ -183,23 +209,61 @@ class ShallowWaterModel:
 
     def tendency(self, fields, params, step=None) -> dict[str, jax.Array]:
         """Physics tendency; ``fields`` halos filled, output halos zero."""
-        raw = self._tendency(fields, self._coefficients(params))
-        return {n: self._out[n] * raw[n] for n in self.prognostic_names}
+        return self._tendency(fields, self._coefficients(params))
 
     def step(self, state, params, correction=None):
         """One model step (``physics.substeps`` integrator steps of dt / substeps)."""
         coeffs = self._coefficients(params)
-
-        def tendency(fields):
-            raw = self._tendency(fields, coeffs)
-            if correction is not None:
-                extra = correction(fields)
-                raw = {n: raw[n] + extra[n] if n in extra else raw[n] for n in raw}
-            return {n: self._out[n] * raw[n] for n in self.prognostic_names}
-
         substeps = self.config.physics.substeps
-        one = self.integrator.make(tendency, self.halo.tree, self.dt / substeps)
-        fields, memory = solver.substepped(one, substeps)(state.fields, state.memory)
+        dt = self.dt / substeps
+        if not self.integrator.split:
+            one = self.integrator.make(
+                lambda f: self._tendency(f, coeffs, correction), self.halo.tree, dt
+            )
+            fields, memory = solver.substepped(one, substeps)(
+                state.fields, state.memory
+            )
+            return state.replace(fields=fields, memory=memory, step=state.step + 1)
+
+        def explicit(fields):
+            slow, rate = self._parts(fields, coeffs)
+            late = {}
+            if correction is not None:
+                # the learned ssh tendency (interior only) enters after the
+                # pressure gradient, which reads eta' one ring into the halo
+                extra = correction(fields)
+                slow = {n: slow[n] + extra[n] if n in extra else slow[n] for n in slow}
+                late = {n: extra[n] for n in rate if n in extra}
+            return slow, rate, late
+
+        h = self.grid.halo
+
+        def exchange(new, old):  # interiors into the old buffers; halos refilled
+            inner = {n: Window(new[n].crop((h,) * 4), (h,) * 4) for n in new}
+            return self.halo.tree(
+                {n: window.stored(inner[n], old[n]).array for n in new}
+            )
+
+        one = self.integrator.make(
+            explicit,
+            lambda mass: self._pressure(mass["ssh"]),
+            exchange,
+            dt,
+            window.stored,
+        )
+
+        def split_step(fields, memory, n):
+            fields, memory = one(fields, memory, n)
+            return fields, jax.tree.map(window.array_of, memory)
+
+        first = state.step * substeps  # steps taken before: AB3 startup, restarts
+        carry = (state.fields, state.memory)
+        if substeps == 1:
+            fields, memory = split_step(*carry, first)
+        else:
+            fields, memory = jax.lax.fori_loop(
+                0, substeps, lambda i, c: split_step(*c, first + i), carry
+            )
         return state.replace(fields=fields, memory=memory, step=state.step + 1)
 
     def advance(self, state, params, n_steps: int):
