@@ -195,6 +195,13 @@ def write_dataset(path, tiles: dict, decomposition: Decomposition,
     context.barrier()
 
 
+def split_path(data_dir, split: str) -> Path:
+    """``data_dir/<split>.zarr``, or ``<split>.nc`` when only that exists (a user
+    dataset may come as NetCDF; the generator writes Zarr)."""
+    zarr, netcdf = (Path(data_dir) / f"{split}{s}" for s in (".zarr", ".nc"))
+    return netcdf if netcdf.exists() and not zarr.exists() else zarr
+
+
 def read_tiles(path, names: tuple[str, ...], decomposition: Decomposition,
                rank: int, dt: float | None = None) -> TileDataset:
     """This rank's tile of a dataset (Zarr or NetCDF, read lazily through dask).

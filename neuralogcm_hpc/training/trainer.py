@@ -20,7 +20,7 @@ from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
 from neuralogcm_hpc.training import checkpoints, evaluate
-from neuralogcm_hpc.training.data import TileDataset, generate, read_tiles
+from neuralogcm_hpc.training.data import TileDataset, generate, read_tiles, split_path
 from neuralogcm_hpc.training.loss import LossSpec, cell_weights, rollout_loss
 from neuralogcm_hpc.training.normalise import corrector_normaliser, field_stats
 
@@ -260,11 +260,11 @@ def build(config, context, data_dir: str | Path):
     from neuralogcm_hpc.cases import build_model
 
     t, data_dir = config.train, Path(data_dir)
-    if context.bcast(not (data_dir / "train.zarr").exists()):  # rank 0 decides
+    if context.bcast(not split_path(data_dir, "train").exists()):  # rank 0 decides
         generate(config, context, data_dir, build_model)
     model = build_model(config, context)
     hybrid = HybridModel(model, t.cadence, t.coupling)
-    read = lambda split: read_tiles(data_dir / f"{split}.zarr",  # noqa: E731
+    read = lambda split: read_tiles(split_path(data_dir, split),  # noqa: E731
                                     model.prognostic_names, model.decomposition,
                                     context.rank)
     train, val = read("train"), read("val")
@@ -324,9 +324,10 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
         if ckpt is not None and (n % t.checkpoint_every == 0 or n == total):
             checkpoints.save(ckpt, n, trainer.params(state), state.opt_state, config)
     elapsed = time.perf_counter() - clock
-    if directory and t.eval_leads and (Path(t.data) / "test.zarr").exists():
+    test_path = split_path(t.data, "test")
+    if directory and t.eval_leads and test_path.exists():
         summary_path = Path(directory) / "skill"
-        skill = evaluate_test(trainer, state, Path(t.data) / "test.zarr")
+        skill = evaluate_test(trainer, state, test_path)
         if context.is_root:
             evaluate.write_report(skill, summary_path)
             say(f"test skill (RMSE change vs physics only, %): "
