@@ -111,6 +111,50 @@ def io_table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def training_table(record: dict) -> str:
+    """Test-set RMSE per variable and lead: physics-only, physics with the trained
+    viscosity, hybrid; training memory / throughput vs rollout length."""
+    lines = [
+        f"### Hybrid training (benchmarks/training.py, {record['grid'][0]} x "
+        f"{record['grid'][1]} grid)",
+        "",
+    ]
+    if (sk := record.get("skill")) is not None:
+        labels = [k for k in ("physics", "physics_tuned", "hybrid") if k in sk]
+        lines += [
+            "Test-set RMSE (field units; in brackets the change vs physics-only) "
+            f"at each lead; stable over the test horizon: {sk.get('stable', '?')}.",
+            "",
+            "| field | lead (days) | " + " | ".join(labels) + " |"
+            + (" hybrid vs physics_tuned |" if "physics_tuned" in sk else ""),
+            "| --- | --- |" + " --- |" * (len(labels) + ("physics_tuned" in sk)),
+        ]
+        for name in sk["hybrid"]:
+            for k, day in enumerate(sk["lead_days"]):
+                cells = []
+                for label in labels:
+                    r, p = sk[label][name]["rmse"][k], sk["physics"][name]["rmse"][k]
+                    change = f" ({100 * (r / p - 1):+.0f} %)"
+                    cells.append(f"{r:.3g}" + ("" if label == "physics" else change))
+                if "physics_tuned" in sk:  # the corrector's own added value
+                    r, p = (sk[x][name]["rmse"][k] for x in ("hybrid", "physics_tuned"))
+                    cells.append(f"{100 * (r / p - 1):+.0f} %")
+                lines.append(f"| {name} | {day:g} | " + " | ".join(cells) + " |")
+        lines.append("")
+    rows = record.get("memory_throughput", [])
+    if rows:
+        lines += [
+            "| rollout | checkpointing | XLA temp memory (MB) | samples / s |",
+            "| --- | --- | --- | --- |",
+        ]
+        lines += [
+            f"| {r['rollout']} | {'yes' if r['checkpointing'] else 'no'} | "
+            f"{r['temp_bytes'] / 1e6:.1f} | {r['samples_per_s']:.2f} |"
+            for r in rows
+        ]
+    return "\n".join(lines)
+
+
 def tables() -> str:
     parts = []
     if (halo := _load("halo")) is not None:
@@ -119,6 +163,8 @@ def tables() -> str:
         parts.append(scaling_table(scaling))
     if (io := _load("io")) is not None:
         parts.append(io_table(io))
+    if (training := _load("training")) is not None:
+        parts.append(training_table(training))
     return "\n\n".join(parts) if parts else "(no results yet)"
 
 
