@@ -82,20 +82,41 @@ def skill(hybrid, predicted: dict, test: TileDataset, leads: list[int], stats,
     return result
 
 
+def _percent(better: list[float], base: list[float]) -> list[float]:
+    """RMSE reduction of ``better`` relative to ``base`` in % (NaN stays NaN)."""
+    return [100.0 * (1 - b / a) if a else 0.0 for b, a in zip(better, base,
+                                                               strict=True)]
+
+
 def compare(hybrid, trained, physics_only, test: TileDataset, leads_days, stats,
-            context) -> dict:
-    """Physics-only vs hybrid skill at the lead times (days) the data allow."""
+            context, baselines: dict | None = None) -> dict:
+    """Physics-only vs hybrid skill at the lead times (days) the data allow.
+
+    ``baselines``: further labelled parameter sets (e.g. ``"physics_tuned"``:
+    the core with trained physical parameters and no corrector), each scored
+    too, with ``improvement_percent_<label>`` (its RMSE change vs physics-only)
+    and ``hybrid_vs_<label>_percent`` (the hybrid's RMSE change vs it: the
+    corrector's added value). ``stable[label]``: its forecast stayed finite
+    to the last lead (a NaN, once there, persists).
+    """
     leads = lead_steps(list(leads_days), hybrid.dt, test.shape[1])
     out = {"lead_steps": leads,
            "lead_days": [s * hybrid.dt / 86400.0 for s in leads]}
-    for label, params in (("physics", physics_only), ("hybrid", trained)):
+    runs = {"physics": physics_only, **(baselines or {}), "hybrid": trained}
+    for label, params in runs.items():
         predicted = forecast(hybrid, params, test, leads)
         out[label] = skill(hybrid, predicted, test, leads, stats, context)
+    rmse = lambda label, name: out[label][name]["rmse"]  # noqa: E731
+    names = list(out["hybrid"])
     out["improvement_percent"] = {
-        name: [100.0 * (1 - h / p) if p else 0.0 for h, p in zip(
-            out["hybrid"][name]["rmse"], out["physics"][name]["rmse"], strict=True)]
-        for name in out["hybrid"]
-    }
+        n: _percent(rmse("hybrid", n), rmse("physics", n)) for n in names}
+    for label in baselines or {}:
+        out[f"improvement_percent_{label}"] = {
+            n: _percent(rmse(label, n), rmse("physics", n)) for n in names}
+        out[f"hybrid_vs_{label}_percent"] = {
+            n: _percent(rmse("hybrid", n), rmse(label, n)) for n in names}
+    out["stable"] = {label: bool(all(np.isfinite(rmse(label, n)[-1]) for n in names))
+                     for label in runs}
     return out
 
 
@@ -111,14 +132,18 @@ def write_report(result: dict, path: str | Path) -> tuple[Path, Path]:
     json_path, png_path = path.with_suffix(".json"), path.with_suffix(".png")
     json_path.write_text(json.dumps(result, indent=2))
     names = list(result["hybrid"])
+    # log scale: the models' RMSEs differ by decades at long leads
     fig, axes = plt.subplots(2, len(names), figsize=(4 * len(names), 6),
                              squeeze=False)
     days = result["lead_days"]
+    labels = list(result.get("stable", ("physics", "hybrid")))
     for col, name in enumerate(names):
-        for label, style in (("physics", "o--"), ("hybrid", "s-")):
+        for label in labels:
+            style = {"physics": "o--", "hybrid": "s-"}.get(label, "^:")
             axes[0, col].plot(days, result[label][name]["rmse_normalised"], style,
                               label=label)
             axes[1, col].plot(days, result[label][name]["acc"], style, label=label)
+        axes[0, col].set_yscale("log")
         axes[0, col].set_title(name)
         axes[0, col].set_ylabel("RMSE / std")
         axes[1, col].set_ylabel("anomaly correlation")

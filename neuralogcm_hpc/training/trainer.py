@@ -21,7 +21,12 @@ from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
 from neuralogcm_hpc.training import checkpoints, evaluate
 from neuralogcm_hpc.training.data import TileDataset, generate, read_tiles, split_path
-from neuralogcm_hpc.training.loss import LossSpec, cell_weights, rollout_loss
+from neuralogcm_hpc.training.loss import (
+    LossSpec,
+    cell_weights,
+    rollout_loss,
+    step_loss,
+)
 from neuralogcm_hpc.training.normalise import corrector_normaliser, field_stats
 
 
@@ -216,6 +221,33 @@ class Trainer:
                                           self.context))
         first, targets = self._stack(data, picks, length)
         return float(self._evals[length](state.trainable, first, targets))
+
+    def forecast_error(self, state: TrainState, data: TileDataset, lead: int) -> float:
+        """Normalised MSE (the loss's weights) of free runs ``lead`` hybrid steps
+        long from the first snapshot of every trajectory of ``data`` (global; inf
+        when a run diverged): a validation score at a long lead for early
+        stopping, where a short rollout loss cannot see slow drift."""
+        if ("free", lead) not in self._evals:
+            model = self.hybrid.model
+
+            def error(trainable, first, truth):
+                params = eqx.combine(trainable, self.static)
+
+                def one(sample):
+                    state = model.with_fields(self.template, sample[0])
+                    fields = model.fields(self.hybrid.advance(state, params, lead))
+                    return step_loss(self.loss_spec, fields, sample[1],
+                                     self.context)[0]
+
+                # a NaN anywhere survives the sum, so every rank sees it
+                return fast_sum(jnp.mean(jax.lax.map(one, (first, truth))),
+                                self.context)
+
+            self._evals["free", lead] = jax.jit(error)
+        first = {n: jnp.asarray(x[:, 0]) for n, x in data.fields.items()}
+        truth = {n: jnp.asarray(x[:, lead]) for n, x in data.fields.items()}
+        value = float(self._evals["free", lead](state.trainable, first, truth))
+        return value if math.isfinite(value) else math.inf
 
     # -- cross-rank agreement ------------------------------------------------------
     def params_hash(self, state: TrainState) -> str:

@@ -115,3 +115,28 @@ def test_normaliser_is_frozen_by_the_filter():
     spec = trainable_filter(make(depth=2))
     assert not any(jax.tree.leaves(spec.norm))
     assert all(jax.tree.leaves(spec.lift))
+
+
+def test_output_is_capped_at_the_bound():
+    # B tanh(y / B): a head scaled up 1e4x saturates, so every output is within
+    # B = 3 (out_scale is 1 here) and most cells sit near the cap; the uncapped
+    # network (bound 0) exceeds it by orders of magnitude. For small outputs the
+    # cap is the identity: tanh(y / 3) * 3 = y (1 - y^2 / 27 + ...), so outputs
+    # below 1e-2 agree to 4e-6 relative.
+    fields, forcing, mask = global_inputs()
+    key = jax.random.key(0)
+    capped, free = (ConvCorrector(INPUTS, FORCING, 8, 2, key, output_init_scale=1e4,
+                                  output_bound=b) for b in (3.0, 0.0))
+    out = run(capped, 2, fields, forcing, mask)
+    raw = run(free, 2, fields, forcing, mask)
+    assert max(float(jnp.max(jnp.abs(v))) for v in out.values()) <= 3.0
+    assert max(float(jnp.max(jnp.abs(v))) for v in raw.values()) > 100.0
+    small, small_free = (ConvCorrector(INPUTS, FORCING, 8, 2, key,
+                                       output_init_scale=1e-3, output_bound=b)
+                         for b in (3.0, 0.0))
+    a = run(small, 2, fields, forcing, mask)
+    b = run(small_free, 2, fields, forcing, mask)
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], rtol=4e-6, atol=0)
+    with pytest.raises(ValueError, match="output_bound"):
+        ConvCorrector(INPUTS, FORCING, 8, 2, key, output_bound=-1.0)
