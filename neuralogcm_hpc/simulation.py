@@ -261,6 +261,8 @@ class Simulation:
         from neuralogcm_hpc.io.zarr_writer import OutputWriter
 
         g = self.model.grid
+        # which trained parameters a hybrid run used (absent for the bare core)
+        trained = {"trained_params": json.dumps(self.trained)} if self.trained else {}
         writer = OutputWriter(
             cfg.output.path,
             self.model.decomposition,
@@ -268,11 +270,7 @@ class Simulation:
             output_variables(self.model.prognostic_names, g.nz, cfg.precision),
             output_coordinates(cfg, np.asarray(g.z_centre)),
             self.model.dt,
-            attrs={
-                "config": cfg.to_json(),
-                "case": cfg.case,
-                "trained_params": json.dumps(self.trained),
-            },
+            attrs={"config": cfg.to_json(), "case": cfg.case, **trained},
             codec=cfg.output.codec,
             snapshot_every=cfg.output.every,
             average_every=cfg.output.average_every,
