@@ -155,8 +155,77 @@ def training_table(record: dict) -> str:
     return "\n".join(lines)
 
 
+def throughput_sw_table(record: dict) -> str:
+    """beta_plane throughput: model (default integrator) vs RK3 vs the baseline."""
+    triad = record.get("triad", {}).get("best_gb_per_s")
+    lines = [
+        "### Shallow-water throughput (beta_plane, benchmarks/throughput_sw.py)",
+        "",
+        _machine(record)
+        + (f"; STREAM triad {triad:.2f} GB/s per core" if triad else ""),
+        "",
+        "Wall ms per step (best of N, slowest rank; CPU ms in brackets). "
+        "Speedup = baseline step / model step at the same grid, precision and "
+        "ranks; exchange ratio = model / the same step with a local copy in "
+        "place of the exchange; load = 1-min load average when the job started.",
+        "",
+        "| grid | precision | ranks | integrator | exchanges / step | model (ms) | "
+        "cell updates / s | RK3 (ms) | baseline (ms, 13 exch.) | speedup | "
+        "exchange ratio | roofline | load |",
+        "|" + " --- |" * 13,
+    ]
+    for r in record["results"]:
+        ratio = r.get("exchange_ratio")
+        roof = r.get("roofline_fraction")
+        rk3 = r.get("model_rk3", {})
+        lines.append(
+            f"| {r['grid']} | {r['precision']} | {r['ranks']} | "
+            f"{r.get('integrator', 'rk3')} | {r['exchanges_traced_per_step']} | "
+            f"{r['model']['step_s'] * 1e3:.2f} "
+            f"({r['model']['cpu_step_s'] * 1e3:.2f}) | "
+            f"{r['model']['cell_updates_per_s'] / 1e6:.1f} M | "
+            + (f"{rk3['step_s'] * 1e3:.2f} | " if rk3 else "- | ")
+            + f"{r['baseline']['step_s'] * 1e3:.2f} "
+            f"({r['baseline']['cpu_step_s'] * 1e3:.2f}) | "
+            f"{r['speedup_vs_baseline']:.2f} | "
+            + (f"{ratio:.2f} | " if ratio else "- | ")
+            + (f"{100 * roof:.0f} % | " if roof else "- | ")
+            + f"{r.get('load_average_1min_at_start', '?')} |"
+        )
+    return "\n".join(lines)
+
+
+def throughput_pe_table(record: dict) -> str:
+    """global (primitive equations) throughput per rank count and precision."""
+    lines = [
+        "### Primitive-equation throughput (global, benchmarks/throughput_pe.py)",
+        "",
+        _machine(record),
+        "",
+        "Wall ms per step (best of N, slowest rank; CPU ms in brackets); cell "
+        "updates count all 240 x 106 x 23 cells, land included.",
+        "",
+        "| precision | ranks | exchanges / step | ms / step | cell updates / s | "
+        "sim. days / wall s |",
+        "|" + " --- |" * 6,
+    ]
+    for r in record["results"]:
+        lines.append(
+            f"| {r['precision']} | {r['ranks']} | "
+            f"{r.get('exchanges_traced_per_step', r['exchanges_per_step'])} | "
+            f"{r['step_s'] * 1e3:.0f} ({r['cpu_step_s'] * 1e3:.0f}) | "
+            f"{r['cell_updates_per_s'] / 1e6:.2f} M | "
+            f"{r['sim_days_per_wall_s']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
 def tables() -> str:
     parts = []
+    if (sw := _load("throughput_sw")) is not None:
+        parts.append(throughput_sw_table(sw))
+    if (pe := _load("throughput_pe")) is not None:
+        parts.append(throughput_pe_table(pe))
     if (halo := _load("halo")) is not None:
         parts.append(halo_table(halo))
     if (scaling := _load("scaling")) is not None:

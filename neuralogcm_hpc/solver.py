@@ -116,9 +116,11 @@ _AB3 = ((1.0, 0.0, 0.0), (1.5, -0.5, 0.0), (23 / 12, -16 / 12, 5 / 12))
 def _ab3_weights(n):
     if isinstance(n, int):
         return _AB3[min(n, 2)]
-    row = jnp.minimum(n, 2)
-    table = jnp.asarray(_AB3)
-    return tuple(table[row, i] for i in range(3))
+    # where() of Python floats stays weakly typed: float32 fields stay float32
+    return tuple(
+        jnp.where(n == 0, euler, jnp.where(n == 1, ab2, ab3))
+        for euler, ab2, ab3 in zip(*_AB3, strict=True)
+    )
 
 
 def forward_backward_ab3(explicit, backward, exchange, dt, keep=lambda x, _: x):

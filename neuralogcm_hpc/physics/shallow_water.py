@@ -53,6 +53,13 @@ class ShallowWaterModel:
     viscosity FIELD adds one exchange per model step. Nothing in the step reduces
     across cells, so any tiling gives bit-identical results.
 
+    Time stepping: any ``solver`` integrator on the full tendency, or the split
+    ``fb_ab3`` (the beta_plane default): the ssh update is computed one ring
+    into the halo so the pressure gradient of the NEW ssh needs no second
+    exchange, giving one tendency evaluation and one exchange per step. The
+    stencils run on ``Window``s (physics/window.py): each result covers only
+    the cells it is exact on, and only the interior is written back.
+
     ``initial``: callable(config) -> dict of GLOBAL numpy arrays (ny, nx) named
     "u", "v", "ssh" (u at west faces, v at south faces); None = rest.
     ``bathymetry``: global resting depth (ny, nx), None = flat ``grid.depth``.
@@ -73,8 +80,9 @@ class ShallowWaterModel:
         p = config.physics
         self.integrator = solver.get_integrator(config.time.integrator)
         # stencil reach of the tendency: 1 cell, 2 with the biharmonic; the
-        # split step also reads the updated ssh one ring into the halo
-        need = (2 if p.biharmonic else 1) + int(self.integrator.split)
+        # split step's pressure gradient reads the updated ssh (reach 1) one
+        # ring into the halo: reach 2, whatever the friction
+        need = max(2 if p.biharmonic else 1, 2 if self.integrator.split else 1)
         if config.grid.halo < need:
             raise ConfigError(
                 f"shallow water needs grid.halo >= {need} for one exchange per stage "

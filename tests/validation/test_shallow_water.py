@@ -124,8 +124,6 @@ def closed_basin(steps, integrator="rk3"):
     cfg = case_config("beta_plane_small").replace(
         **{
             "time.integrator": integrator,
-            # forward-backward + biharmonic reach 3 cells
-            "grid.halo": 3 if integrator == "fb_ab3" else 2,
             "grid.nx": 32,
             "grid.ny": 24,
             "grid.periodic_x": False,
@@ -189,6 +187,18 @@ def test_beta_plane_jet_stable_with_forward_backward_ab3():
     assert 0.999 < float(d1["energy"] / d0["energy"]) <= 1.0
     assert abs(float(d1["volume"] / d0["volume"]) - 1) < 1e-14
     assert m.exchanges_per_step == 1
+
+
+def test_forward_backward_ab3_keeps_float32():
+    """The AB3 weights are weakly typed: a float32 run stays float32 (fields and
+    the remembered tendencies), not promoted to float64 by the x64 test mode."""
+    cfg = case_config("beta_plane_small").replace(
+        **{"grid.nx": 16, "grid.ny": 8, "precision": "float32"}
+    )
+    m = model(cfg)
+    end = run(m, 3)
+    leaves = jax.tree.leaves((end.fields, end.memory))
+    assert {leaf.dtype for leaf in leaves} == {jnp.dtype("float32")}
 
 
 def sensitivity_setup(learn_fields):
