@@ -20,9 +20,11 @@ TRAIN = [f"--set=train.{kv}" for kv in (
     "eval_leads=")]
 
 
+# Generous limits: a compile-bound run needs ~30 s of CPU but many times that in
+# wall time on a shared, oversubscribed 2-core machine.
 def train(ranks, data, ckpt, *extra):
     return run_cli(ranks, "train", *GRID, *TRAIN, "--set", f"train.data={data}",
-                   "--checkpoint-dir", str(ckpt), *extra)[1]
+                   "--checkpoint-dir", str(ckpt), *extra, timeout=900)[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +37,7 @@ def trained(tmp_path_factory):
 
 
 def simulate(ranks, *extra, check=True):
-    return run_cli(ranks, "simulate", *GRID, *extra, check=check)
+    return run_cli(ranks, "simulate", *GRID, *extra, check=check, timeout=900)
 
 
 def test_simulate_with_trained_params_resumed_on_2_ranks_equals_1_rank(trained,
