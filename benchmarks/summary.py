@@ -120,14 +120,17 @@ def training_table(record: dict) -> str:
         "",
     ]
     if (sk := record.get("skill")) is not None:
-        labels = [k for k in ("physics", "physics_tuned", "hybrid") if k in sk]
+        labels = [k for k in ("physics", "physics_tuned", "physics_scan", "hybrid")
+                  if k in sk]
+        # the corrector's own added value: vs the best physics-only baseline
+        ref = next((k for k in ("physics_scan", "physics_tuned") if k in sk), None)
         lines += [
             "Test-set RMSE (field units; in brackets the change vs physics-only) "
             f"at each lead; stable over the test horizon: {sk.get('stable', '?')}.",
             "",
             "| field | lead (days) | " + " | ".join(labels) + " |"
-            + (" hybrid vs physics_tuned |" if "physics_tuned" in sk else ""),
-            "| --- | --- |" + " --- |" * (len(labels) + ("physics_tuned" in sk)),
+            + (f" hybrid vs {ref} |" if ref else ""),
+            "| --- | --- |" + " --- |" * (len(labels) + bool(ref)),
         ]
         for name in sk["hybrid"]:
             for k, day in enumerate(sk["lead_days"]):
@@ -136,11 +139,11 @@ def training_table(record: dict) -> str:
                     r, p = sk[label][name]["rmse"][k], sk["physics"][name]["rmse"][k]
                     change = f" ({100 * (r / p - 1):+.0f} %)"
                     cells.append(f"{r:.3g}" + ("" if label == "physics" else change))
-                if "physics_tuned" in sk:  # the corrector's own added value
-                    r, p = (sk[x][name]["rmse"][k] for x in ("hybrid", "physics_tuned"))
+                if ref:
+                    r, p = (sk[x][name]["rmse"][k] for x in ("hybrid", ref))
                     cells.append(f"{100 * (r / p - 1):+.0f} %")
                 lines.append(f"| {name} | {day:g} | " + " | ".join(cells) + " |")
-        lines.append("")
+        lines += ["", sk.get("note", ""), ""]
     rows = record.get("memory_throughput", [])
     if rows:
         lines += [
