@@ -124,3 +124,17 @@ def horizontal_diffusion(c, kappa, dz, grid3):
     """div(kappa h grad c) per level [c m s-1], no flux through land faces."""
     k = kappa * dz
     return op.tracer_laplacian(c, k, k, grid3, grid3.mask_u, grid3.mask_v)
+
+
+def coriolis_at_u(v, grid):
+    """f v at u points in the energy-conserving form (Sadourny 1975, per level):
+    avg_y(f_q avg_x(v dx_v)) / dx_u. With ``coriolis_at_v`` the work
+    sum(area_u u f v_u - area_v v f u_v) is exactly 0 on the sphere; plain
+    averages f_u avg(v) are not adjoint where cos(lat) changes (8 % per 1.5-degree
+    row at 72 N), so they did work there."""
+    return op.q_to_u(grid.f_q * op.v_to_q(v * grid.dx_v)) * grid.rdx_u
+
+
+def coriolis_at_v(u, grid):
+    """f u at v points, the partner of ``coriolis_at_u``."""
+    return op.q_to_v(grid.f_q * op.u_to_q(u * grid.dy_u)) * grid.rdy_v

@@ -59,14 +59,15 @@ def barotropic_substeps(
         eta, ubar, vbar, sum_u, sum_v = carry
         flux_u, flux_v = face_u * ubar, face_v * vbar
         eta = grid.mask_c * (eta - dts * op.divergence(flux_u, flux_v, grid))
-        # Coriolis forward-backward: U with the old V, then V with the new U
+        # Coriolis forward-backward: U with the old V, then V with the new U, in
+        # the energy-conserving form of baroclinic.coriolis_at_u/_v
         # (neutral for f dts < 2, so the barotropic inertia-gravity waves stay
         # bounded; with Coriolis in the frozen forcing they grow)
-        coriolis_u = grid.f_u * op.q_to_u(op.v_to_q(vbar))
+        coriolis_u = op.q_to_u(grid.f_q * op.v_to_q(vbar * grid.dx_v)) * grid.rdx_u
         ubar = grid.mask_u * (
             ubar + dts * (forcing_u + coriolis_u - gravity * op.grad_x(eta, grid))
         )
-        coriolis_v = -grid.f_v * op.q_to_v(op.u_to_q(ubar))
+        coriolis_v = -op.q_to_v(grid.f_q * op.u_to_q(ubar * grid.dy_u)) * grid.rdy_v
         vbar = grid.mask_v * (
             vbar + dts * (forcing_v + coriolis_v - gravity * op.grad_y(eta, grid))
         )

@@ -100,12 +100,13 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     prev_v = jnp.where(started, memory["previous"]["v"], dv)
     gu = 1.5 * du - 0.5 * prev_u + g.mask3_u * extra.get("u", 0.0)
     gv = 1.5 * dv - 0.5 * prev_v + g.mask3_v * extra.get("v", 0.0)
-    v_at_u = op.q_to_u(op.v_to_q(v))
-    u_star = g.mask3_u * (u + dt * (gu + g.f_u * v_at_u))
-    u_star_at_v = op.q_to_v(op.u_to_q(u_star))
-    v_star = g.mask3_v * (v + dt * (gv - g.f_v * u_star_at_v))
+    fv = bc.coriolis_at_u(v, g)
+    u_star = g.mask3_u * (u + dt * (gu + fv))
+    fu_star = bc.coriolis_at_v(u_star, g)
+    v_star = g.mask3_v * (v + dt * (gv - fu_star))
 
     # implicit vertical viscosity with wind stress and quadratic bottom drag
+    v_at_u = op.q_to_u(op.v_to_q(v))
     u_at_v = op.q_to_v(op.u_to_q(u))
     # 1e-20 m2 s-2 under the sqrt keeps d|u|/du finite (0, not NaN) at rest
     drag_u = p.pe_bottom_drag * (jnp.sqrt(u**2 + v_at_u**2 + 1e-20) + p.pe_tidal_speed)
@@ -140,8 +141,8 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     ubar_star = jnp.sum(dz * g.mask3_u * u_star, 0) / hu
     vbar_star = jnp.sum(dz * g.mask3_v * v_star, 0) / hv
     # the depth-mean Coriolis of the predictor moves into the sub-steps
-    coriolis_u = jnp.sum(dz * g.mask3_u * g.f_u * v_at_u, 0) / hu
-    coriolis_v = -jnp.sum(dz * g.mask3_v * g.f_v * u_star_at_v, 0) / hv
+    coriolis_u = jnp.sum(dz * g.mask3_u * fv, 0) / hu
+    coriolis_v = -jnp.sum(dz * g.mask3_v * fu_star, 0) / hv
     forcing_u = g.mask_u * ((ubar_star - ubar) / dt - coriolis_u)
     forcing_v = g.mask_v * ((vbar_star - vbar) / dt - coriolis_v)
     eta_new, ubar_new, vbar_new, flux_u, flux_v = _barotropic(
