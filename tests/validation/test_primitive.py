@@ -179,7 +179,7 @@ def test_global_coarse_wind_spin_up_is_bounded():
     # mixing the top level takes the stress alone (f ~ 0: no Ekman balance) and
     # accelerates at tau / (rho0 dz0) = 0.84 m/s per day: measured 1.05 m/s at
     # day 2. With Pacanowski-Philander mixing the stress spreads over ~50 m:
-    # at most 0.60 m/s in the 2 days. 0.8 m/s separates the two.
+    # at most 0.63 m/s in the 2 days. 0.8 m/s separates the two.
     coarse = {
         "grid.nx": 60,
         "grid.ny": 26,
@@ -200,7 +200,8 @@ def test_global_spin_up_10_days_is_bounded():
     # 2 m/s is the brief's plausibility bound for a 1.5-degree ocean (observed
     # western boundary and equatorial currents peak at 1.5-2 m/s). Known: after
     # day 11 a deep jet at America's north-east corner grows (1.8 m/s at day
-    # 12.5; docs/limits.md), so this test stops at 10 days. Energy: the initial
+    # 12.5, measured before the energy-conserving Coriolis; docs/limits.md), so
+    # this test stops at 10 days. Energy: the initial
     # geostrophic adjustment sets ~3.5e18 J in the first day; wind work adds
     # slowly afterwards (measured +20 % from days 4.5-5 to 9.5-10): < 50 %.
     speed, energy = _global_spin_up({}, days=10)
