@@ -173,24 +173,45 @@ class Simulation:
         self.log(f"resuming from {restored.path} (step {restored.step})")
         return self._restore(state, restored), restored
 
-    def _tiled(self, state) -> dict[str, np.ndarray]:
-        """Every tile-shaped array of the state, halos stripped, global-indexed."""
+    def _tiled(self, state) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+        """The state's tile-shaped arrays (halos stripped, global-indexed) and its
+        replicated ones: scalar integrator memory (e.g. AB2's ``started`` flag)
+        is the same on every rank, so it is stored once, not per tile."""
         g = self.model.grid
-        out = {
+        tiled = {
             f"fields.{n}": np.asarray(v) for n, v in self.model.fields(state).items()
         }
+        replicated = {}
         for name, value in _flat(state.memory, "memory"):
-            out[name] = np.asarray(g.interior(value))
-        return out
+            if np.ndim(value) >= 2:
+                tiled[name] = np.asarray(g.interior(value))
+            else:
+                replicated[name] = np.asarray(value)
+        return tiled, replicated
 
     def _restore(self, state, restored):
         g = self.model.grid
         fields = {n: jnp.asarray(restored.tiled[f"fields.{n}"]) for n in state.fields}
         state = self.model.with_fields(state, fields)
         memory_names = dict(_flat(state.memory, "memory"))
+        # Tiled memory (e.g. the previous step's tendencies) comes back with its
+        # halos refilled from the neighbours, as a step leaves them: the PE step
+        # reads them in the halo, so zero halos would change the result after a
+        # restart on another rank count.
+        tiled = {
+            n: g.pad(jnp.asarray(restored.tiled[n]))
+            for n in memory_names
+            if n in restored.tiled
+        }
+        tiled = dict(
+            zip(tiled, self.model.halo.tree(list(tiled.values())), strict=True)
+        )
         memory = jax.tree_util.tree_unflatten(
             jax.tree_util.tree_structure(state.memory),
-            [g.pad(jnp.asarray(restored.tiled[name])) for name in memory_names],
+            [
+                tiled[n] if n in tiled else jnp.asarray(restored.replicated[n])
+                for n in memory_names
+            ],
         )
         return state.replace(
             memory=memory,
@@ -201,11 +222,11 @@ class Simulation:
     def _save(self, state, writer) -> None:
         if self.checkpointer is None:
             return
-        tiled, replicated = self._tiled(state), {}
+        tiled, replicated = self._tiled(state)
         if writer is not None:
-            mean_tiled, replicated = writer.checkpoint_state()
+            mean_tiled, mean_replicated = writer.checkpoint_state()
             tiled.update({f"output.{k}": v for k, v in mean_tiled.items()})
-            replicated = {f"output.{k}": v for k, v in replicated.items()}
+            replicated.update({f"output.{k}": v for k, v in mean_replicated.items()})
         replicated["step"] = np.asarray(int(state.step), np.int64)
         replicated["key"] = np.asarray(state.key)
         name = self.checkpointer.save(

@@ -73,12 +73,20 @@ def barotropic_substeps(
         )
         return eta, ubar, vbar, sum_u + flux_u, sum_v + flux_v
 
+    def refill(carry):  # the halo rings the previous batch used up
+        return (*exchange(carry[:3]), *carry[3:])
+
+    def batched(i, carry):
+        due = (i > 0) & (i % batch == 0)
+        return one(i, jax.lax.cond(due, refill, lambda c: c, carry))
+
+    # One loop of all sub-steps whatever the batch: loops of other trip counts
+    # (e.g. a remainder batch of 1, which XLA inlines and fuses differently)
+    # round differently, and the batch depends on the tile size, so the rank
+    # count would change the last bits of the result.
     carry = (eta, ubar, vbar, jnp.zeros_like(ubar), jnp.zeros_like(vbar))
-    for n, size in enumerate(batch_sizes(substeps, batch)):
-        if n:  # refill the halo rings the previous batch used up
-            carry = (*exchange(carry[:3]), *carry[3:])
-        carry = jax.lax.fori_loop(0, size, one, carry)
-    eta, ubar, vbar, sum_u, sum_v = carry
+    body = batched if batch < substeps else one
+    eta, ubar, vbar, sum_u, sum_v = jax.lax.fori_loop(0, substeps, body, carry)
     return eta, ubar, vbar, sum_u / substeps, sum_v / substeps
 
 
