@@ -180,7 +180,7 @@ class TrainConfig:
     """Hybrid model, training data and optimiser (``python -m ... train``)."""
 
     data: str = setting(
-        "", "training-data directory with train.zarr/val.zarr/test.zarr"
+        "", "training-data directory with train/val/test as .zarr stores or .nc files"
     )
     use_corrector: bool = setting(True, "add the neural corrector (else physics only)")
     train_physics: bool = setting(True, "train the physical parameters")

@@ -17,6 +17,7 @@ from jax.flatten_util import ravel_pytree
 
 from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.io.checkpoint import Checkpointer
+from neuralogcm_hpc.io.signals import GracefulStop
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
 from neuralogcm_hpc.training import checkpoints, evaluate
@@ -340,24 +341,38 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
     total = steps if steps is not None else t.steps
     say = log if context.is_root else (lambda *_: None)
     clock, done, metrics = time.perf_counter(), 0, {}
-    while state.step < total:
-        state, metrics = trainer.train_step(state)
-        done += 1
-        n = state.step
-        if n % t.check_every == 0 or n == total:
-            trainer.check_identical(state)
-        if n % t.log_every == 0 or n == total:
-            rate = done * t.batch / (time.perf_counter() - clock)
-            say(f"step {n}/{total} loss {float(metrics['loss']):.4e} "
-                f"|g| {float(metrics['gnorm']):.3e} {rate:.2f} samples/s")
-        if n % t.validate_every == 0 or n == total:
-            metrics["val"] = trainer.evaluate(state, trainer.val, t.rollout)
-            say(f"step {n} validation normalised MSE {metrics['val']:.4e}")
-        if ckpt is not None and (n % t.checkpoint_every == 0 or n == total):
-            checkpoints.save(ckpt, n, trainer.params(state), state.opt_state, config)
+    # SIGTERM / SIGUSR1 (Slurm's warning): checkpoint the step just finished and
+    # leave the loop; --resume continues bitwise as if never stopped.
+    stop, stopped = GracefulStop(context).install(), False
+    try:
+        while state.step < total:
+            state, metrics = trainer.train_step(state)
+            done += 1
+            n = state.step
+            if n % t.check_every == 0 or n == total:
+                trainer.check_identical(state)
+            if n % t.log_every == 0 or n == total:
+                rate = done * t.batch / (time.perf_counter() - clock)
+                say(f"step {n}/{total} loss {float(metrics['loss']):.4e} "
+                    f"|g| {float(metrics['gnorm']):.3e} {rate:.2f} samples/s")
+            if n % t.validate_every == 0 or n == total:
+                metrics["val"] = trainer.evaluate(state, trainer.val, t.rollout)
+                say(f"step {n} validation normalised MSE {metrics['val']:.4e}")
+            stopped = n < total and stop.requested()
+            if ckpt is not None and (stopped or n % t.checkpoint_every == 0
+                                     or n == total):
+                checkpoints.save(ckpt, n, trainer.params(state), state.opt_state,
+                                 config)
+            if stopped:
+                say(f"stop requested at step {n}: "
+                    + ("checkpoint written; continue with --resume" if ckpt
+                       else "no --checkpoint-dir, so nothing is saved"))
+                break
+    finally:
+        stop.uninstall()
     elapsed = time.perf_counter() - clock
     test_path = split_path(t.data, "test")
-    if directory and t.eval_leads and test_path.exists():
+    if directory and t.eval_leads and test_path.exists() and not stopped:
         summary_path = Path(directory) / "skill"
         skill = evaluate_test(trainer, state, test_path)
         if context.is_root:
@@ -366,6 +381,6 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
                 f"{skill['improvement_percent']} -> {summary_path}.json/.png")
     summary = {"steps": state.step, "samples_per_s": done * t.batch / max(elapsed,
                                                                           1e-9),
-               "params_sha256": trainer.params_hash(state)}
+               "params_sha256": trainer.params_hash(state), "stopped_early": stopped}
     summary.update({k: float(v) for k, v in metrics.items()})
     return summary

@@ -1,6 +1,9 @@
 """Training: identical twin, rollout gradient vs finite differences, freezing, a
 learning test, and bitwise resume, on a 16 x 8 beta-plane channel."""
 
+import os
+import signal
+
 import equinox as eqx
 import jax
 import numpy as np
@@ -154,7 +157,14 @@ def test_resumed_training_equals_uninterrupted_bitwise(context, twin_data, tmp_p
                      "train.steps": 4, "train.checkpoint_every": 2,
                      "train.output_init_scale": 1.0, "train.eval_leads": ""})
     whole = train_main(config, context, checkpoint_dir=str(tmp_path / "a"))
-    train_main(config, context, checkpoint_dir=str(tmp_path / "b"), steps=2)
+
+    def signal_at_step_1(line):  # what Slurm does before the time limit
+        if line.startswith("step 1/"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    stopped = train_main(config.replace(**{"train.log_every": 1}), context,
+                         checkpoint_dir=str(tmp_path / "b"), log=signal_at_step_1)
+    assert stopped["stopped_early"] and stopped["steps"] == 1
     resumed = train_main(config, context, checkpoint_dir=str(tmp_path / "b"),
                          resume=True)
     assert resumed["steps"] == whole["steps"] == 4
