@@ -145,6 +145,7 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
     coriolis_v = -jnp.sum(dz * g.mask3_v * fu_star, 0) / hv
     forcing_u = g.mask_u * ((ubar_star - ubar) / dt - coriolis_u)
     forcing_v = g.mask_v * ((vbar_star - vbar) / dt - coriolis_v)
+    # (eta, U) come back time-filtered (free_surface.barotropic_substeps)
     eta_new, ubar_new, vbar_new, flux_u, flux_v = _barotropic(
         m, (eta, ubar, vbar, forcing_u, forcing_v)
     )

@@ -18,7 +18,7 @@ from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
-from neuralogcm_hpc.physics.free_surface import batch_sizes
+from neuralogcm_hpc.physics.free_surface import batch_sizes, cycle_length
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_step import baroclinic_step
 from neuralogcm_hpc.state import OceanState
@@ -107,7 +107,8 @@ class PrimitiveModel:
         self._setup_barotropic(bathymetry)
         # per baroclinic step: the wide exchange opening the barotropic cycle, its
         # refills, the packed 3-D exchange closing the step
-        n_batches = len(batch_sizes(p.pe_barotropic_substeps, self.bt_batch))
+        cycle = cycle_length(p.pe_barotropic_substeps)
+        n_batches = len(batch_sizes(cycle, self.bt_batch))
         self.exchanges_per_step = p.substeps * (n_batches + 1) + int(p.learn_fields)
         self.eos = EquationOfState(
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
@@ -116,13 +117,13 @@ class PrimitiveModel:
         self._setup_geometry(forcing)
 
     def _setup_barotropic(self, bathymetry) -> None:
-        """The wide-halo tile of the barotropic cycle: W = substeps + 2 rings
+        """The wide-halo tile of the barotropic cycle: W = cycle + 2 rings
         (one used per sub-step, one more by V's first, one left valid), capped
         by the tile size; the cycle then needs no exchange but its opening one.
         2-D only, so the extra rings cost little (240 x 106 global case, 24
-        sub-steps: W = 26)."""
+        sub-steps, a cycle of 36 with the time filter: W = 38)."""
         cfg, d = self.config, self.decomposition
-        substeps = cfg.physics.pe_barotropic_substeps
+        substeps = cycle_length(cfg.physics.pe_barotropic_substeps)
         tile = min(d.tile_nx, d.tile_ny)
         self.bt_width = max(cfg.grid.halo, min(substeps + 2, tile))
         self.bt_batch = self.bt_width - 2  # >= 2: grid.halo >= HALO = 4
