@@ -65,7 +65,8 @@ def barotropic_substeps(
     dts = dt / substeps
     face_u = depth_u * grid.dy_u
     face_v = depth_v * grid.dx_v
-    state_w, flux_w = (jnp.asarray(w) for w in filter_weights(substeps))
+    # in the fields' precision: float64 weights would promote a float32 cycle
+    state_w, flux_w = (jnp.asarray(w, eta.dtype) for w in filter_weights(substeps))
 
     def one(i, carry):
         eta, ubar, vbar, *sums = carry

@@ -105,6 +105,18 @@ def test_closed_basin_conservation_ci():
     assert drift["salt"] < 1e-13
 
 
+def test_float32_stays_float32():
+    # the barotropic filter weights once promoted a float32 cycle to float64,
+    # which lax.scan refuses: every prognostic must keep the configured precision
+    model = PrimitiveModel(small_config().replace(precision="float32"),
+                           bathymetry=seamount_and_island(), initial=bump_and_front)
+    state = jax.jit(model.advance, static_argnums=2)(
+        model.initial_state(), model.default_params(), 2
+    )
+    assert model.health(state).ok
+    assert {v.dtype for v in model.fields(state).values()} == {jnp.dtype("float32")}
+
+
 @pytest.mark.slow
 def test_closed_basin_conservation_1000_steps():
     drift = _conservation(1000)
