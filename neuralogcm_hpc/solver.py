@@ -137,9 +137,10 @@ def forward_backward_ab3(explicit, backward, exchange, dt, keep=lambda x, _: x):
         u'   = u + dt (w . (slow_n, slow_n-1, slow_n-2) + backward(eta'))  (backward)
 
     One ``explicit`` evaluation and one ``exchange`` per step. ``memory`` holds
-    the two previous ``slow`` tendencies (``keep`` maps them to what the state
-    stores); ``n`` (steps taken before, e.g. the state's step counter) selects
-    Euler, AB2, AB3 for the first, second, later steps.
+    the two previous ``slow`` tendencies (``keep(value, into)`` returns the array
+    the state stores, e.g. ``value`` written into the buffer ``into``); ``n``
+    (steps taken before, e.g. the state's step counter) selects Euler, AB2, AB3
+    for the first, second, later steps.
 
     Stability (linearised, per eigenmode): the forward-backward pair
     eta' = eta - dt H div u, u' = u - dt g grad eta' is the symplectic Euler map,
@@ -158,27 +159,42 @@ def forward_backward_ab3(explicit, backward, exchange, dt, keep=lambda x, _: x):
     def step(y, memory, n):
         slow, rate, late = explicit(y)
         w0, w1, w2 = _ab3_weights(n)
+        # memory["slow"][k] stacks the two previous slow tendencies in fixed
+        # slots: k_n-1 in slot (n - 1) % 2, k_n-2 in slot n % 2, which k_n then
+        # takes. Rotating two named buffers instead makes lax.scan copy 6 full
+        # tiles per step (2.5 vs 1.7 ms on the 360 x 180 beta plane, one core).
+        oldest = n % 2
+        m1 = {k: _slot(r, 1 - oldest) for k, r in memory["slow"].items()}
+        m2 = {k: _slot(r, oldest) for k, r in memory["slow"].items()}
         # ``keep`` first and compute from what it kept: the values the state
         # stores are then the values the update used, computed once
-        m1, m2 = memory["slow1"], memory["slow2"]
         new = {k: keep(y[k] + dt * rate[k], y[k]) for k in rate}
         fast = backward(new)
-        # the oldest tendency's buffer is free: the newest takes its place
         slow = {k: keep(s, m2[k]) for k, s in slow.items()}
         for k, s in slow.items():
             new[k] = y[k] + dt * (w0 * s + w1 * m1[k] + w2 * m2[k] + fast[k])
         for k, extra in late.items():
             new[k] = new[k] + dt * extra
-        return exchange(new, y), {"slow1": slow, "slow2": m1}
+        ring = {
+            k: jax.lax.dynamic_update_index_in_dim(r, slow[k], oldest, 0)
+            for k, r in memory["slow"].items()
+        }
+        return exchange(new, y), {"slow": ring}
 
     return step
+
+
+def _slot(ring, index):
+    return jax.lax.dynamic_index_in_dim(ring, index, 0, keepdims=False)
 
 
 def _ab3_memory(slow_names):
     def init(fields: Fields) -> dict:  # distinct buffers, so states can be donated
         return {
-            key: {n: jnp.zeros_like(fields[n]) for n in slow_names}
-            for key in ("slow1", "slow2")
+            "slow": {
+                n: jnp.zeros((2,) + jnp.shape(fields[n]), jnp.result_type(fields[n]))
+                for n in slow_names
+            }
         }
 
     return init

@@ -247,10 +247,10 @@ class ShallowWaterModel:
         h = self.grid.halo
 
         def exchange(new, old):  # interiors into the old buffers; halos refilled
-            inner = {n: Window(new[n].crop((h,) * 4), (h,) * 4) for n in new}
-            return self.halo.tree(
-                {n: window.stored(inner[n], old[n]).array for n in new}
-            )
+            inner = {
+                n: Window(window.as_window(new[n]).interior(h), (h,) * 4) for n in new
+            }
+            return self.halo.tree({n: window.stored(inner[n], old[n]) for n in new})
 
         one = self.integrator.make(
             explicit,
@@ -260,17 +260,13 @@ class ShallowWaterModel:
             window.stored,
         )
 
-        def split_step(fields, memory, n):
-            fields, memory = one(fields, memory, n)
-            return fields, jax.tree.map(window.array_of, memory)
-
         first = state.step * substeps  # steps taken before: AB3 startup, restarts
         carry = (state.fields, state.memory)
         if substeps == 1:
-            fields, memory = split_step(*carry, first)
+            fields, memory = one(*carry, first)
         else:
             fields, memory = jax.lax.fori_loop(
-                0, substeps, lambda i, c: split_step(*c, first + i), carry
+                0, substeps, lambda i, c: one(*c, first + i), carry
             )
         return state.replace(fields=fields, memory=memory, step=state.step + 1)
 

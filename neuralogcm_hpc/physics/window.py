@@ -111,9 +111,9 @@ def where(condition, x, y) -> Window:
     return Window(jnp.where(*(_crop(a, ma, m) for a, ma in parts)), m)
 
 
-def stored(w: Window, into: jax.Array) -> Window:
-    """``w`` written into the full-tile buffer ``into`` (dynamic_update_slice),
-    as a full-tile Window: the form a state keeps, computed once for all readers.
+def stored(w: Window, into: jax.Array) -> jax.Array:
+    """``w`` written into the full-tile buffer ``into`` (dynamic_update_slice):
+    the form a state keeps, computed once for all readers.
 
     Values outside ``w``'s rectangle are ``into``'s (stale): exact only where
     ``w`` was, so a caller must end in ``interior`` or another crop inside it.
@@ -122,12 +122,12 @@ def stored(w: Window, into: jax.Array) -> Window:
     """
     ylo, _, xlo, _ = w.margins
     start = (0,) * (w.ndim - 2) + (ylo, xlo)
-    return Window(jax.lax.dynamic_update_slice(into, w.array, start))
+    return jax.lax.dynamic_update_slice(into, w.array, start)
 
 
-def array_of(x) -> jax.Array:
-    """The array of a Window (an array passes through)."""
-    return x.array if isinstance(x, Window) else x
+def as_window(x) -> Window:
+    """``x`` as a Window (an array covers the whole tile)."""
+    return x if isinstance(x, Window) else Window(x)
 
 
 def _parts(x):
