@@ -246,11 +246,16 @@ class ShallowWaterModel:
 
         h = self.grid.halo
 
-        def exchange(new, old):  # interiors into the old buffers; halos refilled
-            inner = {
-                n: Window(window.as_window(new[n]).interior(h), (h,) * 4) for n in new
+        def exchange(new, old):
+            """Halos refilled; a Window's interior is first written into the
+            old buffer (a kept array already holds its values in place)."""
+            full = {
+                n: window.stored(Window(v.interior(h), (h,) * 4), old[n])
+                if isinstance(v, Window)
+                else v
+                for n, v in new.items()
             }
-            return self.halo.tree({n: window.stored(inner[n], old[n]) for n in new})
+            return self.halo.tree(full)
 
         one = self.integrator.make(
             explicit,

@@ -111,18 +111,23 @@ def where(condition, x, y) -> Window:
     return Window(jnp.where(*(_crop(a, ma, m) for a, ma in parts)), m)
 
 
-def stored(w: Window, into: jax.Array) -> jax.Array:
-    """``w`` written into the full-tile buffer ``into`` (dynamic_update_slice):
-    the form a state keeps, computed once for all readers.
+def stored(w: Window, into: jax.Array, slot=None) -> jax.Array:
+    """``w`` written into the full-tile buffer ``into`` (dynamic_update_slice),
+    or into ``into[slot]`` of a stack of tiles: the form a state keeps,
+    computed once for all readers.
 
     Values outside ``w``'s rectangle are ``into``'s (stale): exact only where
     ``w`` was, so a caller must end in ``interior`` or another crop inside it.
     An update in place avoids the per-element bounds test a pad back to the
     tile costs: 0.40 vs 0.84 ms for the slow u tendency on 360 x 180.
     """
+    w = as_window(w)
     ylo, _, xlo, _ = w.margins
-    start = (0,) * (w.ndim - 2) + (ylo, xlo)
-    return jax.lax.dynamic_update_slice(into, w.array, start)
+    value, lead = w.array, ()
+    if slot is not None:
+        value, lead = value[None], (slot,)
+    start = lead + (0,) * (into.ndim - 2 - len(lead)) + (ylo, xlo)
+    return jax.lax.dynamic_update_slice(into, value, start)
 
 
 def as_window(x) -> Window:

@@ -105,7 +105,7 @@ def fb_solve(y0, t_end, n, omega, slow_rate, start=0, memory=None):
     step = integ.make(
         explicit, lambda m: {"v": -(omega**2) * m["x"]}, identity2, t_end / n
     )
-    memory = {"slow": {"v": jnp.zeros(2)}} if memory is None else memory
+    memory = {"slow": {"v": jnp.zeros(3)}} if memory is None else memory
     y = y0
     for i in range(n):
         y, memory = step(y, memory, start + i)
@@ -125,8 +125,8 @@ def test_fb_ab3_slow_terms_third_order():
     warm, cold = [], []
     for n in (40, 80):
         dt = 1.0 / n
-        # start = 2: slot 2 % 2 = 0 holds k(-2 dt), slot 1 holds k(-dt)
-        history = {"slow": {"v": -jnp.exp(jnp.asarray([2 * dt, dt]))}}
+        # at start = 2, slot 0 holds k(-2 dt) and slot 1 holds k(-dt)
+        history = {"slow": {"v": -jnp.exp(jnp.asarray([2 * dt, dt, 0.0]))}}
         y, _ = fb_solve(y0, 1.0, n, 0.0, -1.0, start=2, memory=history)
         warm.append(abs(float(y["v"]) - math.exp(-1.0)))
         y, _ = fb_solve(y0, 1.0, n, 0.0, -1.0)
