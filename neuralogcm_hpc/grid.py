@@ -242,6 +242,30 @@ def build_grid(
     )
 
 
+def column_if_x_invariant(a: jax.Array, any_rank=lambda flag: flag) -> jax.Array:
+    """A 2-D tile array as one (ny_t + 2h, 1) column that broadcasts, if it is
+    constant along x on every rank (``any_rank``: ParallelContext.any_rank, so
+    all ranks choose alike and compile the same program); else ``a`` itself."""
+    host = np.asarray(a)
+    varies = host.ndim != 2 or bool(np.any(host != host[:, :1]))
+    return a if any_rank(varies) else jnp.asarray(host[:, :1])
+
+
+def x_invariant_columns(grid: Grid, any_rank=lambda flag: flag) -> Grid:
+    """``grid`` with the static 2-D fields (depth, masks) that do not vary along
+    x stored as columns (``column_if_x_invariant``), for stencils to read.
+
+    A zonal channel (beta_plane) then streams 3 prognostic tiles per stencil
+    instead of up to 8 tiles (the masks and depth were full f64 tiles); a basin
+    with land keeps its full masks. The values, and so the results, are the
+    same bits: only what is loaded changes.
+    """
+    names = ("depth", "mask_c", "mask_u", "mask_v", "mask_q")
+    return dataclasses.replace(
+        grid, **{n: column_if_x_invariant(getattr(grid, n), any_rank) for n in names}
+    )
+
+
 def _reciprocal(a: np.ndarray) -> np.ndarray:
     """1 / a, and 0 where a = 0 (halo rows clipped at a pole, all land): an inf
     there would turn masked (x 0) halo values into NaN."""

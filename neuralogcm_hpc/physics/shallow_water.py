@@ -12,7 +12,13 @@ import numpy as np
 
 from neuralogcm_hpc import solver
 from neuralogcm_hpc.config import Config, ConfigError, validate
-from neuralogcm_hpc.grid import Grid, build_grid, decomposition_for
+from neuralogcm_hpc.grid import (
+    Grid,
+    build_grid,
+    column_if_x_invariant,
+    decomposition_for,
+    x_invariant_columns,
+)
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
@@ -100,7 +106,12 @@ class ShallowWaterModel:
         self._initial = initial
         g = self.grid
         self._wind = self._wind_profile() if p.wind_stress else None
-        self._corner_weight = op.wet_corner_weight(g.mask_c)
+        any_rank = self.context.any_rank
+        # the stencils read x-invariant masks and depth as columns (same values)
+        self._stencil_grid = x_invariant_columns(g, any_rank)
+        self._corner_weight = column_if_x_invariant(
+            op.wet_corner_weight(g.mask_c), any_rank
+        )
 
     # -- parameters and state --------------------------------------------------
     def default_params(self) -> ShallowWaterParams:
@@ -157,7 +168,7 @@ class ShallowWaterModel:
         surface-pressure gradient -g grad(eta) (Coriolis and vortex force, -grad K,
         friction, forcing), ``rate`` = {"ssh": -div(h u)}. Exact wherever the
         windows reach (interior plus what the halo leaves), masked for land."""
-        g, p = self.grid, self.config.physics
+        g, p = self._stencil_grid, self.config.physics
         u, v, eta = (Window(fields[n]) for n in self.prognostic_names)
         h = g.depth + g.mask_c * eta
         u_transport = op.c_to_u(h) * u * g.dy_u
@@ -186,7 +197,7 @@ class ShallowWaterModel:
 
     def _pressure(self, eta) -> dict:
         """The fast momentum tendency -g grad(eta) (eta: array or Window)."""
-        g, grav = self.grid, self.config.physics.gravity
+        g, grav = self._stencil_grid, self.config.physics.gravity
         return {
             "u": -grav * g.mask_u * op.grad_x(eta, g),
             "v": -grav * g.mask_v * op.grad_y(eta, g),
