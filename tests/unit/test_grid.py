@@ -10,9 +10,11 @@ from neuralogcm_hpc.grid import (
     EARTH_RADIUS,
     OMEGA,
     build_grid,
+    column_if_x_invariant,
     decomposition_for,
     global_coordinates,
     level_thicknesses,
+    x_invariant_columns,
 )
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 
@@ -82,6 +84,31 @@ def test_masks_from_bathymetry_walls_and_periodicity():
     assert q[2, 3] == 0 and q[3, 4] == 0 and q[0, 0] == 0
     assert float(np.asarray(g.mask_v)[h + 6, h]) == 0  # north wall face
     assert float(np.asarray(g.depth)[h + 2, h + 3]) == 0
+
+
+def test_x_invariant_fields_become_columns_and_land_keeps_full_tiles():
+    """A zonal channel's masks and flat depth do not vary along x: columns of
+    the same values; an island makes them vary, so they stay full tiles. Only
+    when no rank's field varies does the column form apply (any_rank)."""
+    cfg = Config().replace(**{"grid.nx": 8, "grid.ny": 6})
+    channel = x_invariant_columns(serial(cfg))
+    full = serial(cfg)
+    for name in ("depth", "mask_c", "mask_u", "mask_v", "mask_q"):
+        column, tile = (
+            np.asarray(getattr(channel, name)),
+            np.asarray(getattr(full, name)),
+        )
+        assert column.shape == (tile.shape[0], 1), name
+        np.testing.assert_array_equal(np.broadcast_to(column, tile.shape), tile)
+    depth = np.full((6, 8), 100.0)
+    depth[2, 3] = -5.0  # an island cell
+    basin = x_invariant_columns(serial(cfg, depth))
+    assert np.asarray(basin.mask_c).shape == full.shape
+    assert np.asarray(basin.depth).shape == full.shape
+    # another rank's field varies: every rank keeps the full tile
+    mask = full.mask_c
+    assert column_if_x_invariant(mask, lambda flag: True).shape == mask.shape
+    assert column_if_x_invariant(mask, lambda flag: flag).shape == (mask.shape[0], 1)
 
 
 def test_levels_and_3d_masks():
