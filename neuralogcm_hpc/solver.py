@@ -144,7 +144,8 @@ def forward_backward_ab3(explicit, backward, exchange, dt, keep=_store):
         u'   = u + dt (w . (slow_n, slow_n-1, slow_n-2) + backward(eta'))  (backward)
 
     One ``explicit`` evaluation and one ``exchange`` per step. ``memory`` holds
-    the previous ``slow`` tendencies (``keep(value, into[, slot])`` returns the
+    the previous mass fields (``spare``: scratch buffers, overwritten) and the
+    previous ``slow`` tendencies (``keep(value, into[, slot])`` returns the
     array the state stores: ``value`` written into the buffer ``into``, or into
     its leading-axis ``slot``); ``n``
     (steps taken before, e.g. the state's step counter) selects Euler, AB2, AB3
@@ -175,15 +176,19 @@ def forward_backward_ab3(explicit, backward, exchange, dt, keep=_store):
         # 360 x 180 beta plane, one core).
         ring = {k: keep(s, memory["slow"][k], n % 3) for k, s in slow.items()}
         # ``keep`` first and compute from what it kept: the values the state
-        # stores are then the values the update used, computed once
-        new = {k: keep(y[k] + dt * rate[k], y[k]) for k in rate}
+        # stores are then the values the update used, computed once. The mass
+        # fields are kept in the spare buffers (last step's fields), never in
+        # the buffers they are computed from: XLA cannot vectorise a loop that
+        # reads and writes one buffer (0.34 vs 0.10 ms for the ssh update on
+        # 360 x 180, float32, one core).
+        new = {k: keep(y[k] + dt * rate[k], memory["spare"][k]) for k in rate}
         fast = backward(new)
         for k, r in ring.items():
             k0, k1, k2 = (_slot(r, (n - lag) % 3) for lag in range(3))
             new[k] = y[k] + dt * (w0 * k0 + w1 * k1 + w2 * k2 + fast[k])
         for k, extra in late.items():
             new[k] = new[k] + dt * extra
-        return exchange(new, y), {"slow": ring}
+        return exchange(new, y), {"slow": ring, "spare": {k: y[k] for k in rate}}
 
     return step
 
@@ -198,7 +203,10 @@ def _ab3_memory(slow_names):
             "slow": {
                 n: jnp.zeros((3,) + jnp.shape(fields[n]), jnp.result_type(fields[n]))
                 for n in slow_names
-            }
+            },
+            "spare": {
+                n: jnp.zeros_like(v) for n, v in fields.items() if n not in slow_names
+            },
         }
 
     return init

@@ -105,7 +105,9 @@ def fb_solve(y0, t_end, n, omega, slow_rate, start=0, memory=None):
     step = integ.make(
         explicit, lambda m: {"v": -(omega**2) * m["x"]}, identity2, t_end / n
     )
-    memory = {"slow": {"v": jnp.zeros(3)}} if memory is None else memory
+    if memory is None:
+        memory = {"slow": {"v": jnp.zeros(3)}}
+    memory = {"spare": {"x": jnp.zeros(())}, **memory}
     y = y0
     for i in range(n):
         y, memory = step(y, memory, start + i)
