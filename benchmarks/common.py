@@ -122,34 +122,61 @@ def time_call(
 def time_rollout(
     advance: Callable, state, params, steps: int, repeat: int, context=None
 ):
-    """``(state, timings)`` of ``state = advance(state, params)`` calls, per step.
+    """``(state, timings)`` of ``state = advance(state, params)`` calls, per step
+    (``time_interleaved`` with one variant)."""
+    states, timings = time_interleaved(
+        {"run": (advance, state, params)}, steps, repeat, context
+    )
+    return states["run"], timings["run"]
+
+
+def time_interleaved(variants: dict, steps: int, repeat: int, context=None):
+    """``(states, timings)``, both keyed like ``variants`` = {name: (advance,
+    state, params)}, of ``state = advance(state, params)`` calls, per step.
 
     ``advance`` runs ``steps`` model steps and donates the state, so each call
-    continues from the last. The first call compiles (``first_call_s``) and a
-    second warms up; then ``repeat`` samples, each the slowest rank's time:
-    ``step_s`` (best, the least disturbed on a shared machine), ``step_median_s``
-    and ``cpu_step_s`` (CPU seconds, steady under machine load).
+    continues from the last. Each variant's first call compiles
+    (``first_call_s``) and a second warms up; then ``repeat`` rounds each time
+    every variant once, in turn, so a slow phase of a shared machine (its speed
+    drifts by up to 1.5x over minutes here) slows all variants of a round alike
+    and paired ratios stay meaningful. Per variant, each sample is the slowest
+    rank's time: ``step_s`` (best, the least disturbed), ``step_median_s``,
+    ``cpu_step_s`` (CPU seconds) and ``samples_s`` (per round, for ratios).
     """
     import jax
 
-    start = time.perf_counter()
-    state = jax.block_until_ready(advance(state, params))
-    first_call = slowest(time.perf_counter() - start, context)
-    state = jax.block_until_ready(advance(state, params))
-    walls, cpus = [], []
-    for _ in range(repeat):
-        if context is not None:
-            context.barrier()
-        wall0, cpu0 = time.perf_counter(), time.process_time()
+    states, timings = {}, {}
+    for name, (advance, state, params) in variants.items():
+        start = time.perf_counter()
         state = jax.block_until_ready(advance(state, params))
-        walls.append(slowest(time.perf_counter() - wall0, context) / steps)
-        cpus.append(slowest(time.process_time() - cpu0, context) / steps)
-    return state, {
-        "first_call_s": first_call,
-        "step_s": min(walls),
-        "step_median_s": statistics.median(walls),
-        "cpu_step_s": min(cpus),
-    }
+        first_call = slowest(time.perf_counter() - start, context)
+        states[name] = jax.block_until_ready(advance(state, params))
+        timings[name] = {"first_call_s": first_call, "walls": [], "cpus": []}
+    for _ in range(repeat):
+        for name, (advance, _, params) in variants.items():
+            if context is not None:
+                context.barrier()
+            wall0, cpu0 = time.perf_counter(), time.process_time()
+            states[name] = jax.block_until_ready(advance(states[name], params))
+            wall = slowest(time.perf_counter() - wall0, context) / steps
+            timings[name]["walls"].append(wall)
+            cpu = slowest(time.process_time() - cpu0, context) / steps
+            timings[name]["cpus"].append(cpu)
+    for t in timings.values():
+        walls, cpus = t.pop("walls"), t.pop("cpus")
+        t.update(
+            step_s=min(walls),
+            step_median_s=statistics.median(walls),
+            cpu_step_s=min(cpus),
+            samples_s=walls,
+        )
+    return states, timings
+
+
+def paired_ratio(numerator: dict, denominator: dict) -> float:
+    """Median over rounds of numerator / denominator sample (time_interleaved)."""
+    pairs = zip(numerator["samples_s"], denominator["samples_s"], strict=True)
+    return statistics.median(a / b for a, b in pairs)
 
 
 def slowest(value: float, context=None) -> float:

@@ -170,7 +170,9 @@ def throughput_sw_table(record: dict) -> str:
         "Wall ms per step (best of N, slowest rank; CPU ms in brackets). "
         "Speedup = baseline step / model step at the same grid, precision and "
         "ranks; exchange ratio = model / the same step with a local copy in "
-        "place of the exchange; load = 1-min load average when the job started.",
+        "place of the exchange; both are medians of ratios over interleaved "
+        "rounds (records before 2026-11-24T10:00 divided best times); load = "
+        "1-min load average when the job started.",
         "",
         "| grid | precision | ranks | integrator | exchanges / step | model (ms) | "
         "cell updates / s | RK3 (ms) | baseline (ms, 13 exch.) | speedup | "

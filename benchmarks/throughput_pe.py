@@ -5,8 +5,9 @@ Usage: python benchmarks/throughput_pe.py [--ranks 1 2] [--precisions float64
            float32] [--steps 4] [--repeat 3]
 Each (ranks, precision) point is one `mpirun -n R python -m mpi4py` job, one core
 per rank (benchmarks/common.py). A job times the jitted, state-donating
-``advance`` of --steps model steps (dt = 1800 s, 24 barotropic sub-steps each,
-run between two halo exchanges on a 26-cell 2-D halo),
+``advance`` of --steps model steps (dt = 1800 s; 24 barotropic sub-steps per dt,
+which the time filter runs to 1.5 dt: 36 per step, between two halo exchanges on
+a wide 2-D halo),
 best of --repeat after two warm-up calls (compilation excluded), slowest rank.
 Cell updates count all 240 x 106 x 23 cells (land included; the ocean fraction
 is reported). Results: benchmarks/results/throughput_pe.json
