@@ -147,9 +147,8 @@ def forward_backward_ab3(explicit, backward, exchange, dt, keep=_store):
     the previous mass fields (``spare``: scratch buffers, overwritten) and the
     previous ``slow`` tendencies (``keep(value, into[, slot])`` returns the
     array the state stores: ``value`` written into the buffer ``into``, or into
-    its leading-axis ``slot``); ``n``
-    (steps taken before, e.g. the state's step counter) selects Euler, AB2, AB3
-    for the first, second, later steps.
+    its leading-axis ``slot``); ``n`` (steps taken before, e.g. the state's step
+    counter) selects Euler, AB2, AB3 for the first, second, later steps.
 
     Stability (linearised, per eigenmode): the forward-backward pair
     eta' = eta - dt H div u, u' = u - dt g grad eta' is the symplectic Euler map,
