@@ -215,12 +215,20 @@ class Checkpointer:
         return str(final)
 
     def _prune(self) -> None:
-        """Delete committed checkpoints beyond the newest ``keep`` (ours only)."""
+        """Delete committed checkpoints beyond the newest ``keep`` (ours only).
+
+        Each is first renamed to a ``.tmp-`` name (atomic), then deleted: a kill
+        during the delete leaves debris that is never loaded and is swept by the
+        next save, never a ``ckpt-*`` directory that has lost its manifest.
+        """
         for old in self.committed()[self.keep :]:
-            if _manifest_format(old) == FORMAT:
-                shutil.rmtree(old)
-            else:
+            if _manifest_format(old) != FORMAT:
                 warnings.warn(f"not deleting {old}: no manifest of ours", stacklevel=2)
+                continue
+            doomed = old.with_name(f".tmp-{old.name}-{uuid.uuid4().hex[:12]}")
+            os.rename(old, doomed)
+            fsync_dir(self.directory)
+            shutil.rmtree(doomed)
 
     def _check_tiles(self, tiled, replicated) -> None:
         d = self.decomposition

@@ -155,6 +155,35 @@ def test_only_our_directories_are_deleted(ckpt):
     assert len([p for p in ckpt.committed() if p != foreign]) == 2
 
 
+def test_a_crash_while_pruning_leaves_no_committed_name_without_manifest(
+    ckpt, monkeypatch
+):
+    """A kill inside the delete of an old checkpoint (it lost its manifest
+    first) must not leave a ckpt-* directory a reader would trip over: the
+    old one is renamed to hidden debris before it is deleted, and the next save
+    sweeps the debris. Found by the CLI SIGKILL test: larger checkpoints made
+    the kill land inside the delete."""
+    for step in (1, 2):
+        save(ckpt, step)
+    real_rmtree = shutil.rmtree
+
+    def killed_midway(path, *args, **kwargs):
+        os.remove(os.path.join(path, "manifest.json"))
+        raise KeyboardInterrupt("killed while deleting")
+
+    monkeypatch.setattr(shutil, "rmtree", killed_midway)
+    with pytest.raises(KeyboardInterrupt):
+        save(ckpt, 3)  # prunes step 1 (keep = 2)
+    monkeypatch.setattr(shutil, "rmtree", real_rmtree)
+    names = sorted(os.listdir(ckpt.directory))
+    committed = [n for n in names if n.startswith("ckpt-")]
+    assert committed == ["ckpt-000000000002", "ckpt-000000000003"], names
+    assert all((ckpt.directory / n / "manifest.json").is_file() for n in committed)
+    assert ckpt.load_latest().step == 3
+    save(ckpt, 4)
+    assert not [p for p in os.listdir(ckpt.directory) if p.startswith(".tmp")]
+
+
 def test_saving_a_step_again_replaces_it(ckpt):
     save(ckpt, 4)
     tiled, replicated = state(5)
