@@ -121,7 +121,7 @@ class Halo:
                 "one rank"
             )
         self.exchanges_traced += 1
-        return self._exchange(tuple(xs))
+        return self._exchange(xs)
 
     # -- construction -------------------------------------------------------
     def _build(self):
