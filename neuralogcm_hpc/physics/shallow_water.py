@@ -209,8 +209,7 @@ class ShallowWaterModel:
         fast = self._pressure(Window(fields["ssh"]))
         raw = {"u": slow["u"] + fast["u"], "v": slow["v"] + fast["v"], **rate}
         if correction is not None:
-            extra = correction(fields)
-            raw = {n: raw[n] + extra[n] if n in extra else raw[n] for n in raw}
+            raw = _plus(raw, correction(fields))
         return {n: self._tile(raw[n]) for n in self.prognostic_names}
 
     def _tile(self, w) -> jax.Array:
@@ -251,7 +250,7 @@ class ShallowWaterModel:
                 # the learned ssh tendency (interior only) enters after the
                 # pressure gradient, which reads eta' one ring into the halo
                 extra = correction(fields)
-                slow = {n: slow[n] + extra[n] if n in extra else slow[n] for n in slow}
+                slow = _plus(slow, extra)
                 late = {n: extra[n] for n in rate if n in extra}
             return slow, rate, late
 
@@ -331,3 +330,8 @@ class ShallowWaterModel:
             "ssh_volume": global_sum(inner(g.area_c * g.mask_c * f["ssh"]), ctx),
             "energy": global_sum(inner(ke_u + ke_v + pe), ctx),
         }
+
+
+def _plus(tendency: dict, extra: dict) -> dict:
+    """``tendency`` with ``extra``'s terms added to the fields they name."""
+    return {n: t + extra[n] if n in extra else t for n, t in tendency.items()}
