@@ -203,9 +203,7 @@ class Simulation:
             for n in memory_names
             if n in restored.tiled
         }
-        tiled = dict(
-            zip(tiled, self.model.halo.tree(list(tiled.values())), strict=True)
-        )
+        tiled = self.model.halo.tree(tiled)
         memory = jax.tree_util.tree_unflatten(
             jax.tree_util.tree_structure(state.memory),
             [

@@ -132,9 +132,9 @@ def filter_weights(substeps: int) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def batch_sizes(substeps: int, batch: int) -> list[int]:
-    """Sub-steps between halo refills: ``batch`` each, the remainder last."""
+def halo_fills(cycle: int, batch: int) -> int:
+    """Halo fills of a cycle of ``cycle`` sub-steps: the opening exchange and a
+    refill before every ``batch``-th sub-step (``barotropic_substeps``' rule)."""
     if batch < 1:
         raise ValueError(f"barotropic batch must be >= 1, not {batch}")
-    full, rest = divmod(substeps, batch)
-    return [batch] * full + ([rest] if rest else [])
+    return -(-cycle // batch)

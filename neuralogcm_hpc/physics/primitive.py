@@ -18,7 +18,7 @@ from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
-from neuralogcm_hpc.physics.free_surface import batch_sizes, cycle_length
+from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_step import baroclinic_step
 from neuralogcm_hpc.state import OceanState
@@ -107,9 +107,8 @@ class PrimitiveModel:
         self._setup_barotropic(bathymetry)
         # per baroclinic step: the wide exchange opening the barotropic cycle, its
         # refills, the packed 3-D exchange closing the step
-        cycle = cycle_length(p.pe_barotropic_substeps)
-        n_batches = len(batch_sizes(cycle, self.bt_batch))
-        self.exchanges_per_step = p.substeps * (n_batches + 1) + int(p.learn_fields)
+        fills = halo_fills(cycle_length(p.pe_barotropic_substeps), self.bt_batch)
+        self.exchanges_per_step = p.substeps * (fills + 1) + int(p.learn_fields)
         self.eos = EquationOfState(
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
         )
