@@ -2,7 +2,7 @@
 roofline fraction, halo exchanges per step and the exchange's cost, vs a baseline.
 
 Usage: python benchmarks/throughput_sw.py [--grids 360x180 3600x1800] [--ranks 1 2]
-           [--steps 120] [--repeat 5]
+           [--steps N] [--repeat 5]
 Each (grid, ranks, precision) point is one `mpirun -n R python -m mpi4py` job, one
 core per rank (benchmarks/common.py). A job times, per model step (slowest rank,
 compilation excluded), in --repeat interleaved rounds (common.time_interleaved:
@@ -11,10 +11,11 @@ all alike):
   model      ShallowWaterModel, case beta_plane default (fb_ab3: forward-backward
              gravity waves + AB3, one tendency evaluation and one packed
              exchange per step), jitted and state-donating, --steps per call
-             (default 120, the case's time.steps_per_call: the simulate loop's
-             call length; each call costs ~1 ms of dispatch on 2 ranks, as
-             mpi4jax's ordered effects take JAX's Python path, i.e. 0.05 ms
-             per step at 20 steps per call; 3600 x 1800 runs --steps / 60)
+             (default: the case's time.steps_per_call, 120, the simulate
+             loop's call length; each call costs ~1 ms of dispatch on 2 ranks,
+             as mpi4jax's ordered effects take JAX's Python path, i.e. 0.05 ms
+             per step at 20 steps per call; 3600 x 1800 runs --steps / 60,
+             at least 2)
   local      the same step with the exchange replaced by a local periodic copy
              of the tile (same work, no messages): ratio model / local
   model_rk3  the same model with SSP-RK3 (3 stages, 3 exchanges per step): the
@@ -65,6 +66,7 @@ def worker(nx: int, ny: int, precision: str, steps: int, repeat: int) -> None:
     cfg = case_config("beta_plane").replace(
         **{"grid.nx": nx, "grid.ny": ny, "precision": precision}
     )
+    steps = steps or cfg.time.steps_per_call
     out = {
         "grid": f"{nx}x{ny}",
         "ranks": ctx.size,
@@ -147,7 +149,9 @@ def main() -> None:
     parser.add_argument("--ranks", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--precisions", nargs="+", default=["float64", "float32"])
     parser.add_argument("--precision", default="float64")
-    parser.add_argument("--steps", type=int, default=120)
+    parser.add_argument(
+        "--steps", type=int, default=0, help="per call; 0: time.steps_per_call"
+    )
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     if args.worker:

@@ -19,10 +19,10 @@ pytestmark = pytest.mark.skipif(
 
 def flags_after_import(env_extra: dict) -> list[str]:
     """XLA_FLAGS as a fresh interpreter leaves them after ``import neuralogcm_hpc``."""
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS",)}
-    env.pop("NEURALOGCM_ALLOW_FMA", None)
-    env.update(env_extra)
-    env["PYTHONPATH"] = str(ROOT)
+    env = dict(os.environ)
+    for inherited in ("XLA_FLAGS", "NEURALOGCM_ALLOW_FMA"):
+        env.pop(inherited, None)
+    env.update(env_extra, PYTHONPATH=str(ROOT))
     out = subprocess.run(
         [
             sys.executable,
