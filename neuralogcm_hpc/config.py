@@ -100,7 +100,7 @@ class PhysicsConfig:
     initial: str = setting(
         "jet",
         "shallow-water initial condition",
-        choices=("rest", "jet", "bump", "williamson2"),
+        choices=("rest", "jet", "bump", "williamson2", "noise"),
     )
     ic_amplitude: float = setting(
         1.0, "ssh drop across the jet / height of the bump (shallow water)", "m"

@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from neuralogcm_hpc.neural.corrector import ConvCorrector, Normaliser, trainable_filter
+from neuralogcm_hpc.neural.staggering import CGridAdapter
 from neuralogcm_hpc.parallel.halo import interior, with_halo
 
 
@@ -52,6 +53,8 @@ class HybridModel:
             mask = getattr(model.grid, f"mask3_{kind}" if three_d and name != "ssh"
                            else f"mask_{kind}")
             self.out_masks[name] = interior(mask, h)
+        # the network works at cell centres; the adapter maps to the C-grid
+        self.adapter = CGridAdapter(model.grid, self.halo, self.names, three_d)
         # Static geography the network may need: Coriolis and resting depth.
         shape = self.mask.shape
         self.forcing = {
@@ -82,16 +85,22 @@ class HybridModel:
             return HybridParams(physics, None)
         state = self.model.initial_state()
         dtype = state.fields[self.names[0]].dtype
+        levels = self.levels(state)
         net = ConvCorrector(
-            self.levels(state), (("f", 1), ("depth", 1)), width, depth, key,
+            levels, (("f", 1), ("depth", 1)), width, depth, key,
             norm=norm, output_init_scale=output_init_scale, dtype=dtype,
+            outputs=self.adapter.outputs(levels),
         )
         return HybridParams(physics, net)
 
     # -- stepping -----------------------------------------------------------------
     def correction(self, net: ConvCorrector, fields: dict) -> dict:
-        """Corrector tendency (field units per second), interior tiles, 0 on land."""
-        return net(fields, self.forcing, self.mask, self.out_masks, self.halo)
+        """Corrector tendency (field units per second), interior tiles, 0 on land;
+        conserved fields (ssh, tracers) as the divergence of learned fluxes."""
+        adapter = self.adapter
+        centre = net(adapter.inputs(fields), self.forcing, self.mask,
+                     adapter.centre_masks(), self.halo)
+        return adapter.tendencies(centre)
 
     def step(self, state, params: HybridParams):
         """One hybrid step (``cadence`` physics steps); pure, jit-able."""

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args):
     """Case defaults <- config file <- --set overrides <- flags; validated."""
-    from neuralogcm_hpc.cases import DEFAULT_CASE, case_config
+    from neuralogcm_hpc.cases import DEFAULT_CASE, case_config, with_derived
     from neuralogcm_hpc.config import (
         ConfigError,
         _merge,
@@ -88,31 +88,52 @@ def resolve_config(args):
         validate,
     )
 
+    explicit: set[str] = set()  # dotted keys the user set (file, --set, flags)
     if args.config:
         file_values = load_file(args.config)
         base = case_config(file_values.get("case", DEFAULT_CASE))
         config = from_dict(_merge(to_dict(base), file_values))
+        explicit |= set(_flatten(file_values))
     else:
         config = case_config(args.case or DEFAULT_CASE)
-    config = from_dict(_merge(to_dict(config), _nest(parse_overrides(args.overrides))))
+    overrides = parse_overrides(args.overrides)
+    explicit |= set(overrides)
+    config = from_dict(_merge(to_dict(config), _nest(overrides)))
     flags = {}
     if args.steps is not None:
         if args.steps < 0:
             raise ConfigError(f"--steps must be >= 0, got {args.steps}")
         flags["time.steps"] = args.steps
-    if args.days is not None:
-        steps = args.days * 86400.0 / config.time.dt
-        if args.days < 0 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
-            raise ConfigError(
-                f"--days {args.days} is not a whole number of time steps of "
-                f"{config.time.dt} s; use --steps"
-            )
-        flags["time.steps"] = round(steps)
     if args.output is not None:
         flags["output.path"] = args.output
     if args.checkpoint_dir is not None:
         flags["checkpoint.dir"] = args.checkpoint_dir
+    config = with_derived(config, explicit | set(flags))
+    if args.days is not None:  # the case may have derived time.dt
+        flags["time.steps"] = _days_to_steps(args.days, config.time.dt)
     return validate(config.replace(**flags))
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    """Nested dict -> {"a.b": value}."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _days_to_steps(days: float, dt: float) -> int:
+    from neuralogcm_hpc.config import ConfigError
+
+    steps = days * 86400.0 / dt
+    if days < 0 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
+        raise ConfigError(
+            f"--days {days} is not a whole number of time steps of {dt} s; use --steps"
+        )
+    return round(steps)
 
 
 def simulate(config, context, resume: bool, params: str | None = None) -> dict:

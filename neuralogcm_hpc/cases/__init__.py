@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from neuralogcm_hpc.cases import beta_plane, double_gyre, global_ocean, williamson2
+from neuralogcm_hpc.cases import (
+    beta_plane,
+    double_gyre,
+    eddying_gyre,
+    global_ocean,
+    williamson2,
+)
 from neuralogcm_hpc.config import Config, ConfigError
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 
@@ -15,6 +21,13 @@ CASES: dict[str, Callable[[], Config]] = {
     "williamson2": williamson2.config,
     "double_gyre": double_gyre.config,  # primitive-equation mode
     "global": global_ocean.config,  # primitive-equation mode
+    "eddying_gyre": eddying_gyre.config,
+}
+
+# case name -> callable(config, explicitly set dotted keys) -> config with the
+# settings that follow from others (e.g. grid spacing from grid.nx) filled in
+DERIVED: dict[str, Callable[[Config, set[str]], Config]] = {
+    "eddying_gyre": eddying_gyre.derived,
 }
 
 DEFAULT_CASE = "beta_plane_small"
@@ -25,6 +38,7 @@ SHALLOW_WATER_INITIAL: dict[str, Callable | None] = {
     "jet": beta_plane.jet,
     "bump": beta_plane.bump,
     "williamson2": williamson2.exact,
+    "noise": eddying_gyre.noise,
 }
 
 
@@ -33,6 +47,13 @@ def case_config(name: str) -> Config:
     if name not in CASES:
         raise ConfigError(f"unknown case {name!r}; known cases: {', '.join(CASES)}")
     return CASES[name]()
+
+
+def with_derived(config: Config, explicit: set[str]) -> Config:
+    """``config`` with its case's derived settings filled in (where not in
+    ``explicit``, the dotted keys the user set); other cases pass unchanged."""
+    derive = DERIVED.get(config.case)
+    return derive(config, explicit) if derive else config
 
 
 def build_model(config: Config, context: ParallelContext | None = None):

@@ -73,18 +73,21 @@ class ConvCorrector(eqx.Module):
         output_init_scale: float = 1e-3,
         dtype=jnp.float64,
         output_bound: float = OUTPUT_BOUND,
+        outputs: tuple[tuple[str, int], ...] | None = None,
     ):
-        """``inputs``/``forcings``: ``(name, levels)``; outputs mirror ``inputs``."""
+        """``inputs``/``forcings``/``outputs``: ``(name, levels)`` channels;
+        ``outputs`` defaults to ``inputs`` (one tendency per input field)."""
         if depth < 1 or width < 1:
             raise ValueError(f"corrector depth and width must be >= 1, got {depth}, "
                              f"{width}; set train.depth / train.width")
         if output_bound < 0:
             raise ValueError(f"output_bound must be >= 0 (0 = no cap), got "
                              f"{output_bound}")
-        self.inputs, self.forcings, self.outputs = inputs, forcings, inputs
+        self.inputs, self.forcings = inputs, forcings
+        self.outputs = inputs if outputs is None else outputs
         self.output_bound = float(output_bound)
         c_in = _channels(inputs) + _channels(forcings) + 1  # + land mask
-        c_out = _channels(inputs)
+        c_out = _channels(self.outputs)
         keys = jax.random.split(key, depth + 1)
         self.lift = eqx.nn.Conv2d(c_in, width, 3, key=keys[0], dtype=dtype)
         self.blocks = tuple(
@@ -113,12 +116,13 @@ class ConvCorrector(eqx.Module):
         out_masks: Fields,
         halo: Halo,
     ) -> dict[str, jax.Array]:
-        """Tendency correction per output field, INTERIOR tiles, zero on land.
+        """Correction per output channel, INTERIOR tiles, zero on land.
 
         ``fields``/``forcing``: tiles with filled halos of ``halo.width`` cells,
         2-D ``(y, x)`` or 3-D ``(levels, y, x)``; ``mask``: the cell-centre wet mask
         tile with halo (1 ocean, 0 land); ``out_masks``: interior wet mask of each
-        output at its own C-grid position (u/v faces differ from centres).
+        output channel at its own C-grid position; a 3-D mask keeps the levels
+        axis.
         """
         width = halo.width
         x = jnp.concatenate(
@@ -144,7 +148,7 @@ class ConvCorrector(eqx.Module):
         result, start = {}, 0
         for name, levels in self.outputs:
             part = out[start : start + levels]
-            part = part if fields[name].ndim == 3 else part[0]
+            part = part if out_masks[name].ndim == 3 else part[0]
             result[name] = part * out_masks[name]
             start += levels
         return result

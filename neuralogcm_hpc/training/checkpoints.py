@@ -205,10 +205,12 @@ def _template(hybrid: HybridModel, t) -> HybridParams:
     """Parameters shaped like the trained ones (values are restored over them)."""
     model = hybrid.model
     state = model.initial_state()
-    channels = sum(levels for _, levels in hybrid.levels(state))
+    levels = hybrid.levels(state)
+    channels = sum(n for _, n in levels)
+    c_out = sum(n for _, n in hybrid.adapter.outputs(levels))
     dtype = state.fields[hybrid.names[0]].dtype
     c_in = channels + len(hybrid.forcing)
     norm = Normaliser(jnp.zeros(c_in, dtype), jnp.ones(c_in, dtype),
-                      jnp.ones(channels, dtype))
+                      jnp.ones(c_out, dtype))
     return hybrid.init_params(model.default_params(), jax.random.key(0), t.width,
                               t.depth, norm, 0.0, t.use_corrector)

@@ -85,7 +85,16 @@ def corrector_normaliser(stats: FieldStats, hybrid, context) -> Normaliser:
                                 area * wet, context)
         means.append(m)
         stds.append(s)
-    scale = [stats.tendency_std[n] for n in hybrid.names]
+    # Output scales per network channel: a velocity's tendency std; for a
+    # conserved field's flux F (div F is its tendency) the tendency std times
+    # the mean cell width, so |div F| ~ std when F varies over one cell.
+    width = float(jnp.sqrt(global_sum(area * wet, context)
+                           / global_sum(wet, context)))
+    scale = []
+    for channel, _ in hybrid.adapter.outputs(tuple((n, 1) for n in hybrid.names)):
+        name = channel.split(":")[0]
+        factor = width if ":" in channel else 1.0
+        scale.append(stats.tendency_std[name] * factor)
     return Normaliser(
         jnp.asarray(np.concatenate(means)),
         jnp.asarray(np.concatenate(stds)),

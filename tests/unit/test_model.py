@@ -40,21 +40,32 @@ def test_zero_corrector_is_the_physics_core(core, coupling, cadence):
 
 
 def test_split_step_adds_cadence_dt_times_the_correction(core):
-    # x(t + K dt) = P^K(x) + K dt C(x): with a constant head bias b (and zero
-    # weights) C = b * out_scale on wet cells, so the difference to the core is
-    # exactly K dt b to round-off (1e-12 relative to the field scale).
+    # x(t + K dt) = P^K(x) + K dt C(x): with constant head biases b (zero
+    # weights, unit output scales) the network predicts b at every wet centre;
+    # the C-grid adapter averages the velocity channels to the faces (b on
+    # every wet face) and turns the ssh flux channels into -div F: zero inside
+    # the zonally periodic channel, -/+ b_y / dy in the rows along the southern
+    # and northern walls (no flux through a wall); each b passes the output cap
+    # B tanh(b / B). Exact to round-off (1e-12 relative to the field scale).
     hybrid = HybridModel(core, 3, "split")
     params = hybrid.init_params(core.default_params(), jax.random.key(0), 4, 2,
                                 output_init_scale=0.0)
-    bias = jnp.asarray([1e-6, 2e-6, 3e-6]).reshape(3, 1, 1)
+    b_u, b_v, b_fx, b_fy = 1e-6, 2e-6, 5e-3, 3e-2
+    bias = jnp.asarray([b_u, b_v, b_fx, b_fy]).reshape(4, 1, 1)
     params = eqx.tree_at(lambda p: p.corrector.head.bias, params, bias)
+    cap = params.corrector.output_bound
+    b_u, b_v, b_fy = (cap * np.tanh(b / cap) for b in (b_u, b_v, b_fy))
     state = core.initial_state()
     mixed = core.fields(jax.jit(hybrid.step)(state, params))
     plain = core.fields(jax.jit(core.advance, static_argnums=2)(
         state, params.physics, 3))
-    for k, name in enumerate(core.prognostic_names):
-        mask = np.asarray(hybrid.out_masks[name])
-        expected = 3 * core.dt * float(bias[k, 0, 0]) * mask
+    ssh_rate = np.zeros(mixed["ssh"].shape)
+    dy = core.config.grid.dy
+    ssh_rate[0], ssh_rate[-1] = -b_fy / dy, b_fy / dy
+    rates = {"u": b_u * np.asarray(hybrid.out_masks["u"]),
+             "v": b_v * np.asarray(hybrid.out_masks["v"]), "ssh": ssh_rate}
+    for name in core.prognostic_names:
+        expected = 3 * core.dt * rates[name]
         np.testing.assert_allclose(mixed[name] - plain[name], expected,
                                    rtol=0, atol=1e-12 * float(jnp.max(
                                        jnp.abs(plain[name]))) + 1e-18)

@@ -1,0 +1,1 @@
+"""Online evaluation of gyre runs: statistics and the evaluation report."""
