@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralogcm_hpc.config import Config, ConfigError, to_dict
+from neuralogcm_hpc.errors import collective_errors
 from neuralogcm_hpc.parallel.context import ParallelContext
 
 
@@ -53,10 +54,12 @@ class Simulation:
         resume: bool = False,
         log: Callable[[str], None] = print,
         params_path: str | None = None,
+        overwrite: bool = False,
     ):
         from neuralogcm_hpc.cases import build_model
 
         self.config, self.context, self.resume = config, context, resume
+        self.overwrite = overwrite  # a fresh run may replace an existing store
         self.log = log if context.is_root else (lambda message: None)
         self.model = build_model(config, context)
         self.params = self.model.default_params()
@@ -73,11 +76,33 @@ class Simulation:
     # -- public ------------------------------------------------------------------
     def run(self, steps: int) -> RunResult:
         """Advance ``steps`` model steps from the start (or resumed) state."""
+        writer = None
+        try:
+            state, restored = self._start_state()
+            writer = self._make_writer(int(state.step), restored)
+            result = self._loop(state, writer, steps)
+        except collective_errors():  # alike on every rank: flush what was written
+            if writer is not None:
+                writer.close()
+            raise
+        except BaseException:
+            # maybe this rank's alone: a collective call here would wait forever
+            # for ranks that never come; the caller aborts the job instead
+            if writer is not None:
+                writer.abandon()
+            raise
+        else:
+            if writer is not None:
+                writer.close()
+        finally:
+            if self.checkpointer is not None:
+                self.checkpointer.release()
+        return result
+
+    def _loop(self, state, writer, steps: int) -> RunResult:
         from neuralogcm_hpc.io.signals import GracefulStop
 
-        state, restored = self._start_state()
         start = int(state.step)
-        writer = self._make_writer(start, restored)
         if writer is not None:
             writer.update(start, self.model.fields(state))
         cfg = self.config
@@ -112,8 +137,6 @@ class Simulation:
             self._save(state, writer)
         finally:
             stop.uninstall()
-            if writer is not None:
-                writer.close()
         wall = time.perf_counter() - t0
         diagnostics = {
             k: float(v) for k, v in jax.jit(self.model.diagnostics)(state).items()
@@ -159,14 +182,9 @@ class Simulation:
                     "or set checkpoint.dir"
                 )
             return state, None
+        # rank 0 locks and looks for old checkpoints, for all ranks
+        self.checkpointer.claim(self.resume)
         if not self.resume:
-            existing = self.checkpointer.committed()
-            if existing:
-                raise ConfigError(
-                    f"{self.config.checkpoint.dir} already holds checkpoints (newest "
-                    f"{existing[0].name}); pass --resume to continue that run or "
-                    "choose another --checkpoint-dir"
-                )
             return state, None
         restored = self.checkpointer.load_latest(required=True)
         self._check_same_params(restored)
@@ -294,6 +312,7 @@ class Simulation:
             snapshot_every=cfg.output.every,
             average_every=cfg.output.average_every,
             mode="a" if restored is not None else "w",
+            overwrite=self.overwrite,
             resume_step=start,
         )
         if restored is not None:
