@@ -432,7 +432,8 @@ class OutputWriter:
             if "step" + suffix not in group:
                 self._layout.create_stream(group, suffix)
             steps = group["step" + suffix][:]
-            keep = _kept(steps, resume_step, suffix) if mode == "a" else 0
+            every = self.average_every if suffix else self.snapshot_every
+            keep = _kept(steps, resume_step, suffix, every) if mode == "a" else 0
             for name in self._layout.stream_arrays(suffix):
                 array = group[name]
                 array.resize((keep, *array.shape[1:]))
@@ -441,12 +442,13 @@ class OutputWriter:
         return counts
 
 
-def _kept(steps: np.ndarray, resume_step: int, suffix: str) -> int:
+def _kept(steps: np.ndarray, resume_step: int, suffix: str, every: int) -> int:
     """Records a resumed run keeps: snapshots before ``resume_step`` and means
     ending at or before it (the resumed run rewrites the rest). Only the leading
     strictly increasing run of valid steps is trusted (a store damaged by an older
     version may hold fill values or repeats after a hole); searchsorted is only
-    ever applied to that sorted prefix."""
+    ever applied to that sorted prefix. A store whose kept records stop more than
+    one interval before ``resume_step`` has lost records: refused (a gap)."""
     steps = np.asarray(steps, np.int64)
     bad = np.flatnonzero((steps < 0) | (np.diff(steps, prepend=-1) <= 0))
     valid = int(bad[0]) if bad.size else steps.size
@@ -457,4 +459,11 @@ def _kept(steps: np.ndarray, resume_step: int, suffix: str) -> int:
             stacklevel=2,
         )
     side = "right" if suffix else "left"
-    return int(np.searchsorted(steps[:valid], resume_step, side=side))
+    keep = int(np.searchsorted(steps[:valid], resume_step, side=side))
+    if keep and every and steps[keep - 1] < resume_step - every:
+        raise OutputError(
+            f"step{suffix} records end at step {steps[keep - 1]} but the run "
+            f"resumes at step {resume_step} (every {every}): records are missing; "
+            "resume from an older checkpoint or start a new store (--overwrite)"
+        )
+    return keep
