@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -367,23 +366,11 @@ def _chunk(step: int, end: int, per_call: int, events: list[int]) -> int:
 
 
 def state_checksum(fields: dict, decomposition, context: ParallelContext) -> str:
-    """sha256 of every field's GLOBAL array (float64, C order, in name order).
+    """The SUMMARY ``state_sha256``: parallel/digest.py's layout-invariant digest
+    (per-global-row sha256s combined in global order; no field is gathered)."""
+    from neuralogcm_hpc.parallel.digest import global_digest
 
-    Tiles are gathered to rank 0 and placed by their global offsets, so the digest
-    depends only on the values, never on the rank count; every rank returns it.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(fields):
-        tile = np.asarray(fields[name], np.float64)
-        pieces = [tile] if context.host_comm is None else context.host_comm.gather(tile)
-        if context.is_root:
-            full = np.empty(tile.shape[:-2] + (decomposition.ny, decomposition.nx))
-            for rank, piece in enumerate(pieces):
-                ys, xs = decomposition.global_slices(rank)
-                full[..., ys, xs] = piece
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(full).tobytes())
-    return context.bcast(digest.hexdigest() if context.is_root else None)
+    return global_digest(fields, decomposition, context)
 
 
 class _Progress:
