@@ -65,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="continue from the newest valid checkpoint (an error if there is none)",
     )
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="let a fresh run replace an existing output store (without it the "
+        "run is refused; --resume appends instead)",
+    )
+    parser.add_argument(
         "--params",
         metavar="PATH",
         help="simulate with trained parameters: the directory `train "
@@ -136,11 +142,18 @@ def _days_to_steps(days: float, dt: float) -> int:
     return round(steps)
 
 
-def simulate(config, context, resume: bool, params: str | None = None) -> dict:
+def simulate(
+    config, context, resume: bool, params: str | None = None, overwrite=False
+) -> dict:
     from neuralogcm_hpc.simulation import Simulation
 
     sim = Simulation(
-        config, context, resume=resume, log=_log(context), params_path=params
+        config,
+        context,
+        resume=resume,
+        log=_log(context),
+        params_path=params,
+        overwrite=overwrite,
     )
     d = sim.model.decomposition
     _log(context)(
@@ -198,7 +211,9 @@ def main(argv: list[str] | None = None) -> int:
         config = resolve_config(args)
         jax.config.update("jax_enable_x64", config.precision == "float64")
         if args.command == "simulate":
-            summary = simulate(config, context, args.resume, args.params)
+            summary = simulate(
+                config, context, args.resume, args.params, args.overwrite
+            )
         else:
             from neuralogcm_hpc.training.trainer import train_main
 
@@ -219,23 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-# Errors that every rank raises identically (they depend only on the config, the
-# rank count, globally reduced health or shared files): each rank exits non-zero
-# on its own. Anything else may have hit one rank only, so that rank aborts the job
-# rather than leave the others waiting in a collective forever.
-def _collective_errors() -> tuple[type[BaseException], ...]:
-    from neuralogcm_hpc.config import ConfigError
-    from neuralogcm_hpc.io.checkpoint import CheckpointError
-    from neuralogcm_hpc.parallel.decomposition import DecompositionError
-    from neuralogcm_hpc.physics.guard import StabilityError
-
-    return (ConfigError, DecompositionError, StabilityError, CheckpointError)
-
-
 def _fail(error: BaseException, context) -> int:
     where = f"rank {context.rank}/{context.size}: " if context.size > 1 else ""
     reason = f"{type(error).__name__}: {error}".replace("\n", " ")
-    collective = isinstance(error, _collective_errors())
+    from neuralogcm_hpc.errors import collective_errors
+
+    collective = isinstance(error, collective_errors())
     if not collective:
         traceback.print_exc(file=sys.stderr)
     print(f"neuralogcm_hpc: error: {where}{reason}", file=sys.stderr, flush=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import time
@@ -14,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralogcm_hpc.config import Config, ConfigError, to_dict
+from neuralogcm_hpc.errors import collective_errors
 from neuralogcm_hpc.parallel.context import ParallelContext
 
 
@@ -53,10 +53,12 @@ class Simulation:
         resume: bool = False,
         log: Callable[[str], None] = print,
         params_path: str | None = None,
+        overwrite: bool = False,
     ):
         from neuralogcm_hpc.cases import build_model
 
         self.config, self.context, self.resume = config, context, resume
+        self.overwrite = overwrite  # a fresh run may replace an existing store
         self.log = log if context.is_root else (lambda message: None)
         self.model = build_model(config, context)
         self.params = self.model.default_params()
@@ -73,11 +75,33 @@ class Simulation:
     # -- public ------------------------------------------------------------------
     def run(self, steps: int) -> RunResult:
         """Advance ``steps`` model steps from the start (or resumed) state."""
+        writer = None
+        try:
+            state, restored = self._start_state()
+            writer = self._make_writer(int(state.step), restored)
+            result = self._loop(state, writer, steps)
+        except collective_errors():  # alike on every rank: flush what was written
+            if writer is not None:
+                writer.close()
+            raise
+        except BaseException:
+            # maybe this rank's alone: a collective call here would wait forever
+            # for ranks that never come; the caller aborts the job instead
+            if writer is not None:
+                writer.abandon()
+            raise
+        else:
+            if writer is not None:
+                writer.close()
+        finally:
+            if self.checkpointer is not None:
+                self.checkpointer.release()
+        return result
+
+    def _loop(self, state, writer, steps: int) -> RunResult:
         from neuralogcm_hpc.io.signals import GracefulStop
 
-        state, restored = self._start_state()
         start = int(state.step)
-        writer = self._make_writer(start, restored)
         if writer is not None:
             writer.update(start, self.model.fields(state))
         cfg = self.config
@@ -112,8 +136,6 @@ class Simulation:
             self._save(state, writer)
         finally:
             stop.uninstall()
-            if writer is not None:
-                writer.close()
         wall = time.perf_counter() - t0
         diagnostics = {
             k: float(v) for k, v in jax.jit(self.model.diagnostics)(state).items()
@@ -159,14 +181,9 @@ class Simulation:
                     "or set checkpoint.dir"
                 )
             return state, None
+        # rank 0 locks and looks for old checkpoints, for all ranks
+        self.checkpointer.claim(self.resume)
         if not self.resume:
-            existing = self.checkpointer.committed()
-            if existing:
-                raise ConfigError(
-                    f"{self.config.checkpoint.dir} already holds checkpoints (newest "
-                    f"{existing[0].name}); pass --resume to continue that run or "
-                    "choose another --checkpoint-dir"
-                )
             return state, None
         restored = self.checkpointer.load_latest(required=True)
         self._check_same_params(restored)
@@ -294,6 +311,7 @@ class Simulation:
             snapshot_every=cfg.output.every,
             average_every=cfg.output.average_every,
             mode="a" if restored is not None else "w",
+            overwrite=self.overwrite,
             resume_step=start,
         )
         if restored is not None:
@@ -348,23 +366,11 @@ def _chunk(step: int, end: int, per_call: int, events: list[int]) -> int:
 
 
 def state_checksum(fields: dict, decomposition, context: ParallelContext) -> str:
-    """sha256 of every field's GLOBAL array (float64, C order, in name order).
+    """The SUMMARY ``state_sha256``: parallel/digest.py's layout-invariant digest
+    (per-global-row sha256s combined in global order; no field is gathered)."""
+    from neuralogcm_hpc.parallel.digest import global_digest
 
-    Tiles are gathered to rank 0 and placed by their global offsets, so the digest
-    depends only on the values, never on the rank count; every rank returns it.
-    """
-    digest = hashlib.sha256()
-    for name in sorted(fields):
-        tile = np.asarray(fields[name], np.float64)
-        pieces = [tile] if context.host_comm is None else context.host_comm.gather(tile)
-        if context.is_root:
-            full = np.empty(tile.shape[:-2] + (decomposition.ny, decomposition.nx))
-            for rank, piece in enumerate(pieces):
-                ys, xs = decomposition.global_slices(rank)
-                full[..., ys, xs] = piece
-            digest.update(name.encode())
-            digest.update(np.ascontiguousarray(full).tobytes())
-    return context.bcast(digest.hexdigest() if context.is_root else None)
+    return global_digest(fields, decomposition, context)
 
 
 class _Progress:

@@ -19,6 +19,13 @@ of every rank, writes the manifest, renames the directory, fsyncs ``DIR``. A
 crash at any point leaves either the previous checkpoints or the new one complete;
 ``.tmp-`` directories are never loaded. Reading slices the global arrays with the
 current decomposition, so a restart may use another rank count. No pickle.
+
+A run that writes calls ``claim(resume)`` first (lock file ``DIR/.lock``, see
+io/locks.py) and ``release()`` at the end. Pruning keeps the newest ``keep``
+checkpoints that verify and never deletes the one this run loaded or wrote last,
+nor a corrupt one, nor anything that is not a plain directory (symlinks are
+skipped, never followed). Manifest entries must be plain relative names inside
+the checkpoint; anything else fails verification.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ from pathlib import Path
 import numpy as np
 import zarr
 
+from neuralogcm_hpc.io.locks import FileLock
+from neuralogcm_hpc.io.manifest import FORMAT, manifest_of, plain_dir, problems_in
 from neuralogcm_hpc.io.storage import (
     code_version,
     compressors,
@@ -45,10 +54,9 @@ from neuralogcm_hpc.io.storage import (
     sha256_file,
     write_json,
 )
-from neuralogcm_hpc.parallel.context import ParallelContext
+from neuralogcm_hpc.parallel.context import ParallelContext, RootError
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 
-FORMAT = "neuralogcm_hpc-checkpoint-1"
 COMMITTED = re.compile(r"^ckpt-(\d{12})$")
 TEMPORARY = re.compile(r"^\.tmp-ckpt-\d{12}-[0-9a-f]{12}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.\-]+$")
@@ -93,6 +101,37 @@ class Checkpointer:
         self.directory = Path(directory)
         self.decomposition, self.context, self.keep = decomposition, context, keep
         self._compressors = compressors(codec, level)
+        self._lock = FileLock(self.directory / ".lock", f"checkpoint dir {directory}")
+        # known good on rank 0 (written or verified by this run): never re-read
+        self._verified: set[str] = set()
+        self._protected: set[str] = set()  # loaded / last written: never pruned
+
+    # -- ownership --------------------------------------------------------------
+    def claim(self, resume: bool) -> None:
+        """Lock the directory for this run (collective; rank 0 decides for all).
+
+        Without ``resume`` a directory that already holds checkpoints is refused,
+        so a new run never prunes or mixes with an old run's checkpoints.
+        """
+
+        def work():
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._lock.acquire()
+            existing = [] if resume else self.committed()
+            if existing:
+                self._lock.release()
+                raise CheckpointError(
+                    f"{self.directory} already holds checkpoints (newest "
+                    f"{existing[0].name}); pass --resume to continue that run or "
+                    "choose another --checkpoint-dir"
+                )
+
+        self._collective(work)
+
+    def release(self) -> None:
+        """Drop this run's lock (rank 0 holds it; a no-op elsewhere)."""
+        if self.context.is_root:
+            self._lock.release()
 
     # -- saving -----------------------------------------------------------------
     def save(
@@ -111,28 +150,30 @@ class Checkpointer:
             sums = self._write_tiles(Path(tmp), tiled)
         except Exception as exc:  # reported through rank 0 so no rank hangs
             sums = {_FAILED: f"rank {ctx.rank}: {type(exc).__name__}: {exc}"}
-        gathered = ctx.host_comm.gather(sums, root=0) if ctx.host_comm else [sums]
+        gathered = ctx.gather(sums)
         final = self._collective(lambda: self._commit(step, Path(tmp), gathered))
         return Path(final)
 
-    def _collective(self, root_work) -> str:
+    def _collective(self, root_work):
         """Run ``root_work`` on rank 0; every rank gets its result or its error."""
-        result, error = None, None
-        if self.context.is_root:
-            try:
-                result = root_work()
-            except Exception as exc:  # any failure must reach every rank, not hang
-                error = f"{type(exc).__name__}: {exc}"
-        result, error = self.context.bcast((result, error))
-        if error:
-            raise CheckpointError(f"checkpoint in {self.directory}: {error}")
-        return result
+        try:
+            return self.context.on_root(root_work)
+        except RootError as error:
+            raise CheckpointError(f"checkpoint in {self.directory}: {error}") from None
 
     def _create(self, step: int, tiled, replicated, metadata) -> str:
         self.directory.mkdir(parents=True, exist_ok=True)
         for stale in self.directory.iterdir():
-            if TEMPORARY.match(stale.name) and stale.is_dir():
+            if not TEMPORARY.match(stale.name):
+                continue
+            if plain_dir(stale):
                 shutil.rmtree(stale)  # debris of a crashed save; never loadable
+            else:  # planted or foreign: never followed, never deleted
+                warnings.warn(f"ignoring {stale}: not a plain directory", stacklevel=2)
+        final = self.directory / f"ckpt-{step:012d}"
+        if final.exists() or final.is_symlink():
+            if not plain_dir(final):  # renaming over it would hide someone's data
+                raise CheckpointError(f"{final} is not a plain directory; remove it")
         tmp = self.directory / f".tmp-ckpt-{step:012d}-{uuid.uuid4().hex[:12]}"
         root = zarr.open_group(tmp, mode="w-", zarr_format=3)
         d = self.decomposition
@@ -211,24 +252,35 @@ class Checkpointer:
         fsync_dir(self.directory)
         if aside is not None:
             shutil.rmtree(aside)
-        self._prune()
+        self._verified.add(final.name)  # its checksums were just computed
+        self._prune(protect={final.name, *self._protected})
         return str(final)
 
-    def _prune(self) -> None:
-        """Delete committed checkpoints beyond the newest ``keep`` (ours only).
+    def _prune(self, protect: set[str]) -> None:
+        """Delete verified checkpoints beyond the newest ``keep`` that verify.
 
-        Each is first renamed to a ``.tmp-`` name (atomic), then deleted: a kill
-        during the delete leaves debris that is never loaded and is swept by the
-        next save, never a ``ckpt-*`` directory that has lost its manifest.
+        Only checkpoints that verify count towards ``keep`` (a corrupt newer one
+        must not push the last good one out) and only they are deleted; corrupt
+        ones stay for inspection. ``protect`` (loaded, just written) is never
+        deleted. Each is first renamed to a ``.tmp-`` name (atomic), then deleted:
+        a kill during the delete leaves debris that is never loaded and is swept
+        by the next save, never a ``ckpt-*`` directory that has lost its manifest.
         """
-        for old in self.committed()[self.keep :]:
-            if _manifest_format(old) != FORMAT:
-                warnings.warn(f"not deleting {old}: no manifest of ours", stacklevel=2)
+        good = [p for p in self.committed() if self._verified_here(p)]
+        for old in good[self.keep :]:
+            if old.name in protect:
                 continue
             doomed = old.with_name(f".tmp-{old.name}-{uuid.uuid4().hex[:12]}")
             os.rename(old, doomed)
             fsync_dir(self.directory)
             shutil.rmtree(doomed)
+            self._verified.discard(old.name)
+
+    def _verified_here(self, path: Path) -> bool:
+        """Rank 0 alone (inside a commit): whether ``path`` verifies; cached."""
+        if path.name not in self._verified and not problems_in(path, manifest_of(path)):
+            self._verified.add(path.name)
+        return path.name in self._verified
 
     def _check_tiles(self, tiled, replicated) -> None:
         d = self.decomposition
@@ -246,34 +298,30 @@ class Checkpointer:
 
     # -- loading ----------------------------------------------------------------
     def committed(self) -> list[Path]:
-        """Committed checkpoint directories, newest step first."""
+        """Committed checkpoint directories, newest step first (this process's
+        view: collective callers use rank 0's, see ``load``). A ``ckpt-*`` that is
+        not a plain directory (e.g. a symlink) is skipped with a warning."""
         if not self.directory.is_dir():
             return []
-        found = [p for p in self.directory.iterdir() if COMMITTED.match(p.name)]
+        found = []
+        for p in self.directory.iterdir():
+            if not COMMITTED.match(p.name):
+                continue
+            if plain_dir(p):
+                found.append(p)
+            else:
+                warnings.warn(
+                    f"ignoring {p}: not a plain directory", CheckpointWarning, 2
+                )
         return sorted(found, key=lambda p: p.name, reverse=True)
 
     def verify(self, path: str | Path) -> list[str]:
         """Problems found in a checkpoint (empty: it verifies). Ranks share the
         reading: rank r checks every size-th file."""
         path, ctx = Path(path), self.context
-        try:
-            manifest = json.loads((path / "manifest.json").read_text())
-            files = sorted(manifest["files"].items())
-            problems = [] if manifest.get("format") == FORMAT else ["unknown format"]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            files, problems = [], [f"manifest.json missing or unreadable ({exc})"]
-        for rel, digest in files[ctx.rank :: ctx.size]:
-            try:
-                ok = sha256_file(path / rel) == digest
-            except OSError:
-                ok = False
-            if not ok:
-                problems.append(f"{_describe(rel)}: checksum mismatch or missing file")
-        if ctx.host_comm is not None:
-            problems = sorted(
-                {p for part in ctx.host_comm.allgather(problems) for p in part}
-            )
-        return problems
+        manifest = manifest_of(path)
+        problems = problems_in(path, manifest, ctx.rank, ctx.size)
+        return sorted({p for part in ctx.allgather(problems) for p in part})
 
     def load_latest(
         self, decomposition: Decomposition | None = None, required: bool = False
@@ -298,6 +346,8 @@ class Checkpointer:
         for path in candidates:
             problems = self.verify(path)
             if not problems:
+                self._verified.add(path.name)
+                self._protected.add(path.name)
                 return self._read(path, decomposition or self.decomposition)
             reason = (
                 f"checkpoint {path.name} is corrupt, skipped: {'; '.join(problems)}"
@@ -315,6 +365,9 @@ class Checkpointer:
 
     def _read(self, path: Path, d: Decomposition) -> Restored:
         info = json.loads((path / "metadata.json").read_text())
+        bad = [n for n in (*info["tiled"], *info["replicated"]) if not _NAME.match(n)]
+        if bad:  # a name like ../../x would read another directory's arrays
+            raise CheckpointError(f"{path.name}: array names {bad} are not plain")
         ys, xs = d.global_slices(self.context.rank)
         tiled = {}
         for name in info["tiled"]:
@@ -332,21 +385,3 @@ class Checkpointer:
         return Restored(
             path.name, info["step"], tiled, replicated, info["metadata"], path
         )
-
-
-def _describe(rel: str) -> str:
-    """'tiled/u/c/0/1' -> "array 'u' (tiled), chunk c/0/1" for error messages."""
-    parts = rel.split("/")
-    if len(parts) >= 2 and parts[0] in ("tiled", "replicated"):
-        what = (
-            "metadata" if parts[-1] == "zarr.json" else f"chunk {'/'.join(parts[2:])}"
-        )
-        return f"array '{parts[1]}' ({parts[0]}), {what}"
-    return f"file {rel}"
-
-
-def _manifest_format(path: Path) -> str | None:
-    try:
-        return json.loads((path / "manifest.json").read_text()).get("format")
-    except (OSError, ValueError, AttributeError):
-        return None

@@ -105,6 +105,17 @@ class WriteQueue:
         self.waited_s += time.perf_counter() - start
         self._raise_failure()
 
+    @property
+    def failure(self) -> BaseException | None:
+        """The first failure so far (kept for ``wait``), without waiting."""
+        with self._lock:
+            return self._error
+
+    def abandon(self) -> None:
+        """Stop without waiting: queued jobs are cancelled, running ones finish."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
     def close(self) -> None:
         try:
             self.wait()

@@ -24,14 +24,24 @@ Layout: snapshot variables ``name(time, [depth,] y, x)`` with coordinates ``time
 ``name_mean(time_mean, ...)`` with ``time_mean_bounds`` and ``cell_methods``. A chunk
 is one tile at one record. On ``mode="a"`` records with step >= resume_step (means
 ending after it) are dropped first, so a resumed run continues the time axis with
-no duplicate and no gap.
+no duplicate and no gap. ``mode="w"`` refuses an existing store unless
+``overwrite``. Rank 0 holds the lock file ``<path>.lock`` from open to close.
+
+A record joins the time axis only once every rank has written its chunks and
+every earlier record is in: before each record the ranks exchange how far they
+got and whether a write failed (one small allgather). A failure stops every rank
+at that point with an OutputError; the axis then ends at the last record all
+ranks completed, so no hole, no fill value and no later record is ever visible,
+and a checkpoint (which flushes first) never follows a failed record.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -39,6 +49,7 @@ import dask
 import numpy as np
 import zarr
 
+from neuralogcm_hpc.io.locks import FileLock
 from neuralogcm_hpc.io.output_store import (
     MARKER,
     CoordSpec,
@@ -86,6 +97,7 @@ class OutputWriter:
         snapshot_every: int = 0,
         average_every: int = 0,
         mode: str = "w",
+        overwrite: bool = False,
         resume_step: int = 0,
         time_units: str = "seconds since 2000-01-01 00:00:00",
         calendar: str = "proleptic_gregorian",
@@ -112,14 +124,18 @@ class OutputWriter:
             {"units": time_units, "calendar": calendar},
         )
         self._layout.check()
+        self._overwrite = overwrite
+        self._lock = FileLock(f"{self.path}.lock", f"output store {self.path}")
         self._streams = {"": _Stream("")}
         if average_every:
             self._streams["_mean"] = _Stream("_mean")
         error, counts = None, None
         if context.is_root:
             try:
+                self._lock.acquire()
                 counts = self._prepare(mode, resume_step, dict(attrs or {}))
             except Exception as exc:  # any failure must reach every rank, not hang
+                self._lock.release()
                 error = f"{type(exc).__name__}: {exc}"
         error, counts = context.bcast((error, counts))
         if error:
@@ -145,6 +161,10 @@ class OutputWriter:
         self._queue = WriteQueue(max_in_flight)
         self._meta_lock = threading.Lock()
         self._uncommitted: list[tuple] = []  # rank 0: records not yet in metadata
+        # records are numbered in submission order (both streams); under _meta_lock
+        self._submitted, self._done, self._written = 0, set(), 0
+        self._agreed = 0  # records 0.._agreed-1 are on disk on every rank
+        self._broken = False  # a failure was agreed: no more writes or commits
         self._sums: dict[str, np.ndarray] = {}
         self._mean_state = np.array([0, resume_step, resume_step], np.int64)
         self._previous_update: int | None = None
@@ -177,27 +197,68 @@ class OutputWriter:
 
     def flush(self) -> None:
         """Wait until every pending record of every rank is on disk (collective)."""
-        self._settle(self._queue.wait)
+        self._settle()
 
     def close(self) -> None:
-        """Flush and stop the background writers (collective)."""
-        self._settle(self._queue.close)
+        """Flush and stop the background writers (collective, unless a failure
+        was already agreed: then every rank only stops its own writers)."""
+        try:
+            if not self._broken:
+                self._settle()
+        finally:
+            self._queue.abandon()
+            if self.context.is_root:
+                self._lock.release()
 
-    def _settle(self, wait) -> None:
-        """Wait for this rank's writes, commit rank 0's metadata, then agree: a
-        write that failed on any rank raises on every rank (no rank hangs)."""
+    def abandon(self) -> None:
+        """Stop this rank's writers without any collective call (for an error
+        that may be this rank's alone); nothing more is committed."""
+        self._broken = True
+        self._queue.abandon()
+        if self.context.is_root:
+            self._lock.release()
+
+    def _settle(self) -> None:
+        """Wait for this rank's writes, agree, commit rank 0's metadata, agree
+        again: a failure on any rank raises on every rank (no rank hangs)."""
         failure = None
         try:
-            wait()
+            self._queue.wait()
+        except RuntimeError as exc:  # reported to every rank by _agree
+            failure = exc.__cause__ or exc
+        self._agree(failure)
+        failure = None
+        try:
             with self._meta_lock:
                 self._commit_pending()
         except Exception as exc:  # reported to every rank below
             failure = exc
         if self.context.any_rank(failure is not None):  # also the barrier
-            where = f": {failure}" if failure else " (see that rank's error)"
+            where = f": {failure}" if failure else " (see rank 0's error)"
+            self._broken = True
             raise OutputError(
                 f"writing {self.path} failed on at least one rank{where}"
             ) from failure
+
+    def _agree(self, failure: BaseException | None = None) -> None:
+        """Collective: advance the records every rank has written; raise the
+        first failure of any rank on every rank (the axis stays gap-free)."""
+        failure = failure or self._queue.failure
+        with self._meta_lock:
+            mine = (self._written, None if failure is None else f"{failure}")
+        reports = self.context.allgather(mine)
+        with self._meta_lock:
+            self._agreed = max(self._agreed, min(n for n, _ in reports))
+        failed = [f"rank {r}: {why}" for r, (_, why) in enumerate(reports) if why]
+        if failed:
+            self._broken = True
+            # best effort: the error below ends the run on every rank either way
+            with contextlib.suppress(Exception), self._meta_lock:
+                self._commit_pending()  # the records before the failure
+            raise OutputError(
+                f"writing {self.path} failed ({'; '.join(failed)}); the store "
+                "ends at its last complete record"
+            )
 
     def checkpoint_state(self) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
         """Flush, then return (tiled, replicated) running-mean arrays for a
@@ -271,6 +332,8 @@ class OutputWriter:
         return host
 
     def _write_record(self, stream: _Stream, step: int, times: tuple, tiles) -> None:
+        self._agree()  # a failed earlier record stops the run here, on every rank
+        seq, self._submitted = self._submitted, self._submitted + 1
         index = stream.count
         stream.count, stream.last_step = index + 1, step
         pieces = self._routing.exchange(tiles, self.context.host_comm)
@@ -286,12 +349,19 @@ class OutputWriter:
 
         def job():  # graph building, encoding and writing all off the loop's thread
             dask.compute(*dask_store(stores), scheduler="threads", num_workers=2)
+            with self._meta_lock:  # this rank's records 0..k-1 are now all on disk
+                self._done.add(seq)
+                while self._written in self._done:
+                    self._done.discard(self._written)
+                    self._written += 1
             if root:
-                self._commit_record(stream, index, step, times)
+                self._commit_record(seq, stream, index, step, times)
 
         self._queue.submit(job)
 
-    def _commit_record(self, stream: _Stream, index: int, step: int, times) -> None:
+    def _commit_record(
+        self, seq: int, stream: _Stream, index: int, step: int, times
+    ) -> None:
         """Rank 0, after its chunks of a record: queue the record's coordinates;
         commit them unless a later job is still running (it will commit them too).
 
@@ -300,19 +370,21 @@ class OutputWriter:
         writes pile up. ``flush`` commits whatever is left.
         """
         with self._meta_lock:
-            self._uncommitted.append((stream.suffix, index, step, times))
+            self._uncommitted.append((seq, stream.suffix, index, step, times))
             if self._queue.in_flight <= 1:  # only this job: nobody else will
                 self._commit_pending()
 
     def _commit_pending(self) -> None:
-        """Rank 0, under ``_meta_lock``: write queued coordinates, then grow each
+        """Rank 0, under ``_meta_lock``: write the queued coordinates of records
+        every rank has written (``_agreed``: a gap-free prefix), then grow each
         time axis to cover its highest record (grow only: records finish out of
         order), then refresh the consolidated metadata."""
-        pending, self._uncommitted = self._uncommitted, []
-        if not pending:
+        ready = [r for r in self._uncommitted if r[0] < self._agreed]
+        if not ready:
             return
+        self._uncommitted = [r for r in self._uncommitted if r[0] >= self._agreed]
         top: dict[str, int] = {}
-        for s, index, step, times in pending:
+        for _, s, index, step, times in ready:
             self._views["time" + s][index] = times[0]
             self._views["step" + s][index] = step
             if s:
@@ -334,6 +406,11 @@ class OutputWriter:
                 "choose another output path or remove it yourself"
             )
         if mode == "w" and exists:
+            if not self._overwrite:
+                raise OutputError(
+                    "the store exists; pass --overwrite to replace it, --resume to "
+                    "continue the run that wrote it, or choose another --output"
+                )
             shutil.rmtree(self.path)
         if mode == "w" or not exists:
             group = zarr.open_group(self.path, mode="w", zarr_format=3)
@@ -355,17 +432,38 @@ class OutputWriter:
             if "step" + suffix not in group:
                 self._layout.create_stream(group, suffix)
             steps = group["step" + suffix][:]
-            # snapshots at step >= resume_step are rewritten by the resumed run;
-            # means ending at or before it are complete and kept
-            side = "right" if suffix else "left"
-            keep = (
-                int(np.searchsorted(steps, resume_step, side=side))
-                if mode == "a"
-                else 0
-            )
+            every = self.average_every if suffix else self.snapshot_every
+            keep = _kept(steps, resume_step, suffix, every) if mode == "a" else 0
             for name in self._layout.stream_arrays(suffix):
                 array = group[name]
                 array.resize((keep, *array.shape[1:]))
             counts[suffix] = (keep, int(steps[keep - 1]) if keep else -1)
         consolidate(self.path)
         return counts
+
+
+def _kept(steps: np.ndarray, resume_step: int, suffix: str, every: int) -> int:
+    """Records a resumed run keeps: snapshots before ``resume_step`` and means
+    ending at or before it (the resumed run rewrites the rest). Only the leading
+    strictly increasing run of valid steps is trusted (a store damaged by an older
+    version may hold fill values or repeats after a hole); searchsorted is only
+    ever applied to that sorted prefix. A store whose kept records stop more than
+    one interval before ``resume_step`` has lost records: refused (a gap)."""
+    steps = np.asarray(steps, np.int64)
+    bad = np.flatnonzero((steps < 0) | (np.diff(steps, prepend=-1) <= 0))
+    valid = int(bad[0]) if bad.size else steps.size
+    if valid < steps.size:
+        warnings.warn(
+            f"output store: step{suffix} axis is not strictly increasing after "
+            f"record {valid}; records from there on are dropped and rewritten",
+            stacklevel=2,
+        )
+    side = "right" if suffix else "left"
+    keep = int(np.searchsorted(steps[:valid], resume_step, side=side))
+    if keep and every and steps[keep - 1] < resume_step - every:
+        raise OutputError(
+            f"step{suffix} records end at step {steps[keep - 1]} but the run "
+            f"resumes at step {resume_step} (every {every}): records are missing; "
+            "resume from an older checkpoint or start a new store (--overwrite)"
+        )
+    return keep

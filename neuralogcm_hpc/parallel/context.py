@@ -11,6 +11,10 @@ import os
 _SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
 
 
+class RootError(RuntimeError):
+    """A failure of work done on rank 0 for all ranks, raised on every rank."""
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
 class ParallelContext:
     """This process's place in the job.
@@ -43,6 +47,33 @@ class ParallelContext:
         if self.host_comm is None:
             return value
         return self.host_comm.bcast(value, root=root)
+
+    def gather(self, value, root: int = 0) -> list | None:
+        """Every rank's ``value`` in rank order on ``root`` (None elsewhere)."""
+        if self.host_comm is None:
+            return [value]
+        return self.host_comm.gather(value, root=root)
+
+    def allgather(self, value) -> list:
+        """Every rank's ``value`` in rank order, on every rank."""
+        if self.host_comm is None:
+            return [value]
+        return self.host_comm.allgather(value)
+
+    def on_root(self, work):
+        """Run ``work()`` on rank 0 only and return its result on every rank; an
+        exception there is re-raised on every rank as ``RootError`` (never a rank
+        left waiting): decisions that read the file system are taken once."""
+        result, error = None, None
+        if self.is_root:
+            try:
+                result = work()
+            except Exception as exc:  # must reach every rank, not hang them
+                error = f"{type(exc).__name__}: {exc}"
+        result, error = self.bcast((result, error))
+        if error is not None:
+            raise RootError(error)
+        return result
 
     def barrier(self) -> None:
         if self.host_comm is not None:

@@ -133,7 +133,9 @@ def open_trained(path: str | Path, model, context) -> Trained:
     if not context.bcast(path.is_dir()):
         raise ConfigError(f"--params {path}: no such directory; pass the directory "
                           "that `train --checkpoint-dir` wrote (or a ckpt-* in it)")
-    single = bool(COMMITTED.match(path.name)) and (path / "manifest.json").exists()
+    # rank 0 looks, all ranks follow (file systems may differ between nodes)
+    single = context.bcast(
+        bool(COMMITTED.match(path.name)) and (path / "manifest.json").exists())
     ckpt = Checkpointer(path.parent if single else path, model.decomposition, context)
     names = [path.name] if single else [p.name for p in ckpt.committed()]
     names = context.bcast(names)

@@ -331,6 +331,19 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
     if directory:
         ckpt = Checkpointer(directory, trainer.hybrid.model.decomposition, context,
                             config.checkpoint.keep)
+        # locked for this run; without --resume a used directory is refused
+        ckpt.claim(resume)
+    try:
+        return _train(config, context, trainer, state, ckpt, directory, resume,
+                      steps, log)
+    finally:
+        if ckpt is not None:
+            ckpt.release()
+
+
+def _train(config, context, trainer, state, ckpt, directory, resume, steps,
+           log) -> dict:
+    t = config.train
     if resume:
         if ckpt is None:
             raise ConfigError("--resume needs --checkpoint-dir or checkpoint.dir")

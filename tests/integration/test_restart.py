@@ -168,3 +168,53 @@ def test_primitive_equation_restart_on_another_rank_count_is_exact(tmp_path):
     run_cli(1, *common)
     _, got = run_cli(2, *common, "--resume")
     assert got["step"] == 8 and got["state_sha256"] == want["state_sha256"]
+
+
+def test_a_second_run_on_a_locked_directory_is_refused(tmp_path):
+    """While one run holds the checkpoint directory, a second is refused with one
+    line naming the holder, exit 2; the first run is unharmed."""
+    proc = _start(1, tmp_path, 10_000)
+    for line in proc.stdout:  # the lock is held from before the first step
+        if "checkpoint" in line and "written" in line:
+            break
+    second, _ = run_cli(1, *TINY, "--checkpoint-dir", str(tmp_path / "ckpt"),
+                        "--resume", "--steps", "5", check=False)
+    proc.send_signal(signal.SIGTERM)
+    output, _ = proc.communicate(timeout=300)
+    assert second.returncode == 2
+    errors = [x for x in second.stderr.splitlines() if "error" in x]
+    assert len(errors) == 1 and f"pid {proc.pid}" in errors[0], second.stderr
+    assert proc.returncode == 0, output
+
+
+def test_a_fresh_run_replaces_an_output_store_only_with_overwrite(tmp_path):
+    store = tmp_path / "out.zarr"
+    args = [*TINY, "--steps", "5", "--output", str(store)]
+    run_cli(1, *args)
+    proc, _ = run_cli(1, *args, check=False)
+    assert proc.returncode == 2 and "pass --overwrite" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    run_cli(1, *args, "--overwrite")
+
+
+def test_a_failed_output_write_stops_the_run_and_resume_heals_it(reference, tmp_path):
+    """A write that cannot land (a file where record 3's chunk directory must go)
+    ends the resumed segment with one line, exit 2, before its checkpoint; the
+    store keeps no hole; once the cause is gone, --resume ends on the reference
+    state and store."""
+    digest, reference_path = reference
+    common = [*TINY, *OUT, "--output", str(tmp_path / "out.zarr"),
+              "--checkpoint-dir", str(tmp_path / "ckpt")]
+    run_cli(1, *common, "--steps", "10")
+    blocker = tmp_path / "out.zarr" / "ssh" / "c" / "3"
+    blocker.write_text("in the way")
+    proc, _ = run_cli(1, *common, "--steps", "10", "--resume", check=False)
+    assert proc.returncode == 2, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert not (tmp_path / "ckpt" / f"ckpt-{STEPS:012d}").exists()
+    with xr.open_zarr(tmp_path / "out.zarr") as ds:
+        assert (np.diff(ds.step.values) > 0).all() and ds.step.values[-1] < 15
+    blocker.unlink()
+    _, summary = run_cli(1, *common, "--steps", "10", "--resume")
+    assert summary["state_sha256"] == digest
+    assert_same_output(tmp_path / "out.zarr", reference_path)

@@ -118,3 +118,88 @@ def test_corruption_found_by_any_rank_is_agreed(shared_tmp_path, context):
     else:
         restored = ckpt.load_latest()
     assert restored.step == 1  # every rank skipped the same corrupt checkpoint
+
+
+def row_digest_definition(fields):
+    """The documented state_sha256: per field, its name, then the sha256 of each
+    global row (leading indices outer, y inner) of its float64 values."""
+    import hashlib
+
+    top = hashlib.sha256()
+    for name in sorted(fields):
+        top.update(name.encode())
+        rows = np.asarray(fields[name], np.float64).reshape(-1, NX)
+        for row in rows:
+            top.update(hashlib.sha256(row.tobytes()).digest())
+    return top.hexdigest()
+
+
+def test_state_digest_is_the_same_on_every_layout(context):
+    from neuralogcm_hpc.parallel.digest import global_digest
+
+    fields = global_fields(3)
+    want = row_digest_definition(fields)
+    for px, py in layouts(context.size):
+        d = Decomposition(NX, NY, px, py)
+        assert global_digest(tiles(fields, d, context.rank), d, context) == want
+
+
+def test_state_digest_never_holds_a_global_field_on_rank_0(context):
+    """Rank 0's peak allocation while hashing a 256 x 256 x 4 field (2 MiB) tiled
+    over 1 x size ranks stays near one tile (the old gather took > 2 fields)."""
+    import tracemalloc
+
+    from neuralogcm_hpc.parallel.digest import global_digest
+
+    if context.size == 1:
+        pytest.skip("a single rank holds the whole field by definition")
+    n = 256
+    d = Decomposition(n, n, 1, context.size)
+    ys, xs = d.global_slices(context.rank)
+    tile = np.add.outer(np.arange(4.0), np.arange(n * n).reshape(n, n)[ys, xs])
+    tracemalloc.start()
+    global_digest({"t": tile}, d, context)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 0.75 * 4 * n * n * 8, peak  # one tile is 1/size of that
+
+
+def test_a_write_failing_on_one_rank_stops_every_rank_without_a_hole(
+    shared_tmp_path, context
+):
+    """Record 2's chunk of the last rank's tile cannot be written (a directory in
+    its place): every rank raises, naming that rank, and the axis ends at 1."""
+    from neuralogcm_hpc.io.output_store import OutputError
+
+    d = Decomposition(NX, NY, context.size, 1)
+    path = shared_tmp_path / "o.zarr"
+    writer = OutputWriter(path, d, context, VARIABLES, COORDS, DT, snapshot_every=1)
+    for step in (0, 1):
+        writer.update(step, tiles(global_fields(step), d, context.rank))
+    writer.flush()
+    if context.is_root:
+        (path / "ssh" / "c" / "2" / "0" / str(context.size - 1)).mkdir(parents=True)
+    context.barrier()
+    with pytest.raises(OutputError, match=f"rank {context.size - 1}: "):
+        for step in range(2, 12):
+            writer.update(step, tiles(global_fields(step), d, context.rank))
+        writer.flush()
+    writer.close()
+    context.barrier()
+    np.testing.assert_array_equal(xr.open_zarr(path).step.values, [0, 1])
+
+
+def test_a_used_directory_seen_by_rank_0_only_is_refused_on_every_rank(
+    tmp_path, context
+):
+    """Node-local directories: only rank 0's holds a checkpoint. Rank 0 decides
+    for all, so every rank refuses (before: rank 0 alone raised, the rest hung)."""
+    from neuralogcm_hpc.io.checkpoint import CheckpointError
+
+    d = Decomposition(NX, NY, context.size, 1)
+    if context.is_root:
+        Checkpointer(tmp_path, Decomposition(NX, NY), SERIAL).save(
+            5, tiles(global_fields(5), Decomposition(NX, NY), 0), {}, {}
+        )
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        Checkpointer(tmp_path, d, context).claim(resume=False)

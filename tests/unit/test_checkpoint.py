@@ -147,9 +147,8 @@ def test_only_our_directories_are_deleted(ckpt):
     other.mkdir()
     stale = ckpt.directory / ".tmp-ckpt-000000000001-0123456789ab"
     stale.mkdir()
-    with pytest.warns(UserWarning, match="not deleting"):
-        for step in (1, 2, 3):
-            save(ckpt, step)
+    for step in (1, 2, 3):  # the foreign one does not verify: never deleted
+        save(ckpt, step)
     assert (foreign / "precious.txt").exists() and other.exists()
     assert not stale.exists()  # debris of a crashed save is cleaned
     assert len([p for p in ckpt.committed() if p != foreign]) == 2
@@ -269,3 +268,101 @@ def test_a_failed_write_is_reported_and_never_committed(ckpt, monkeypatch):
         save(ckpt, 2)
     assert [p.name for p in ckpt.committed()] == ["ckpt-000000000001"]
     assert_equal_state(ckpt.load_latest(), 1)
+
+
+def corrupt(path):
+    """Flip one byte of a chunk (as a disk or a killed copy would)."""
+    victim = next(p for p in sorted((path / "tiled" / "u").rglob("*")) if p.is_file())
+    data = bytearray(victim.read_bytes())
+    data[-1] ^= 0xFF
+    victim.write_bytes(bytes(data))
+
+
+def test_corrupt_newest_with_keep_1_leaves_a_resumable_checkpoint(tmp_path, context):
+    """keep counts only checkpoints that verify: a corrupt ckpt-100 must not push
+    out the one a resumed run loaded, nor the one it just wrote."""
+    d = Decomposition(NX, NY)
+    first = Checkpointer(tmp_path / "c", d, context, keep=2)
+    for step in (50, 100):
+        save(first, step)
+    corrupt(tmp_path / "c" / "ckpt-000000000100")
+    resumed = Checkpointer(tmp_path / "c", d, context, keep=1)
+    with pytest.warns(CheckpointWarning, match="ckpt-000000000100 is corrupt"):
+        assert resumed.load_latest(required=True).step == 50
+    save(resumed, 60)
+    save(resumed, 70)  # 60 goes: keep=1 of the valid ones, 50 was loaded
+    names = sorted(p.name for p in resumed.committed())
+    assert names == ["ckpt-000000000050", "ckpt-000000000070", "ckpt-000000000100"]
+    with pytest.warns(CheckpointWarning):
+        assert_equal_state(Checkpointer(tmp_path / "c", d, context).load_latest(), 70)
+
+
+def test_a_used_directory_is_claimed_only_with_resume_and_by_one_run(ckpt):
+    ckpt.claim(resume=False)
+    save(ckpt, 1)
+    other = Checkpointer(ckpt.directory, ckpt.decomposition, ckpt.context)
+    with pytest.raises(CheckpointError, match=r"in use by another run \(host .*pid"):
+        other.claim(resume=True)
+    ckpt.release()
+    with pytest.raises(CheckpointError, match="already holds checkpoints"):
+        other.claim(resume=False)
+    other.claim(resume=True)  # the refusal above did not keep the lock
+    other.release()
+    assert [p.name for p in ckpt.committed()] == ["ckpt-000000000001"]
+
+
+@pytest.mark.parametrize(
+    "entry", ["/etc/hostname", "../outside", "tiled/../../outside"]
+)
+def test_manifest_entries_outside_the_checkpoint_do_not_verify(ckpt, entry):
+    path = save(ckpt, 7)
+    outside = ckpt.directory / "outside"
+    outside.write_text("x")
+    manifest = json.loads((path / "manifest.json").read_text())
+    from neuralogcm_hpc.io.storage import sha256_file
+
+    target = entry if entry.startswith("/") else path / entry
+    manifest["files"][entry] = sha256_file(target)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    assert any("not a file inside" in p for p in ckpt.verify(path))
+
+
+def test_a_symlink_escaping_the_checkpoint_does_not_verify(ckpt, tmp_path):
+    path = save(ckpt, 7)
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(path / "tiled" / "u", elsewhere)
+    shutil.rmtree(path / "tiled" / "u")
+    os.symlink(elsewhere, path / "tiled" / "u")  # same bytes, but outside
+    assert any("not a file inside" in p for p in ckpt.verify(path))
+
+
+def test_array_names_in_metadata_must_be_plain(ckpt):
+    path = save(ckpt, 7)
+    info = json.loads((path / "metadata.json").read_text())
+    info["tiled"].append("../../../x/ckpt-7/tiled/u")
+    (path / "metadata.json").write_text(json.dumps(info))
+    manifest = json.loads((path / "manifest.json").read_text())
+    from neuralogcm_hpc.io.storage import sha256_file
+
+    manifest["files"]["metadata.json"] = sha256_file(path / "metadata.json")
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(CheckpointError, match="not plain"):
+        ckpt.load_latest()
+
+
+def test_planted_symlinks_never_break_saves_nor_are_followed(ckpt, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious.txt").write_text("keep me")
+    ckpt.directory.mkdir(parents=True)
+    os.symlink(victim, ckpt.directory / "ckpt-000000000000")
+    os.symlink(victim, ckpt.directory / ".tmp-ckpt-000000000001-0123456789ab")
+    with pytest.warns(UserWarning, match="not a plain directory"):
+        for step in (1, 2, 3):
+            save(ckpt, step)
+    assert (victim / "precious.txt").read_text() == "keep me"
+    assert len(ckpt.committed()) == 2
+    os.symlink(victim, ckpt.directory / "ckpt-000000000009")
+    with pytest.raises(CheckpointError, match="not a plain directory; remove it"):
+        save(ckpt, 9)
+    assert (victim / "precious.txt").exists()

@@ -160,6 +160,7 @@ def test_append_after_restart_has_no_duplicate_or_gap(tmp_path, context):
         if step == 4:
             saved = first.checkpoint_state()
     first.flush()  # records 6 (snapshot) exist on disk past the checkpoint
+    first.abandon()  # stops without closing (a dead run's lock: test_locks.py)
     # segment 2: resume from the step-4 checkpoint
     second = make_writer(
         tmp_path / "o.zarr", context, mode="a", resume_step=4, **schedule
@@ -227,21 +228,56 @@ def test_append_needs_the_same_fields(tmp_path, context):
         )
 
 
-def test_failed_background_write_raises_at_flush(tmp_path, context, monkeypatch):
-    import dask
+def test_a_failed_write_stops_the_run_and_leaves_no_hole(tmp_path, context):
+    """A real write failure (a file planted where record 2's chunk directory must
+    go) stops the run before any later record or checkpoint state, on every
+    rank; the time axis ends at the last complete record: no fill value, no
+    step -1, no later record."""
+    path = tmp_path / "o.zarr"
+    writer = make_writer(path, context, snapshot_every=1)
+    for step in (0, 1):
+        writer.update(step, global_fields(step))
+    writer.flush()
+    (path / "ssh" / "c" / "2").write_text("in the way")  # chunk c/2/0/0 cannot exist
+    with pytest.raises(OutputError, match="rank 0: .*ends at its last complete"):
+        for step in range(2, 12):
+            writer.update(step, global_fields(step))
+        writer.checkpoint_state()  # a checkpoint would have to flush first
+    writer.close()  # no collective and nothing committed after the failure
+    ds = xr.open_zarr(path)
+    np.testing.assert_array_equal(ds.step.values, [0, 1])
+    assert not np.isnan(ds.ssh.values).any()
 
-    import neuralogcm_hpc.io.zarr_writer as zarr_writer
 
-    def disk_full(pieces):
-        def fail():
-            raise OSError("No space left on device")
+def test_resume_trusts_only_the_increasing_part_of_a_damaged_axis(tmp_path, context):
+    """A store damaged by an older version ([0, 1, 2, -1, 4]: a hole, then later
+    records) is cut at the hole; resuming past the hole is refused (a gap),
+    resuming at it continues without duplicate or gap."""
+    import zarr
 
-        return [dask.delayed(fail, pure=False)()]
-
-    writer = make_writer(tmp_path / "o.zarr", context, snapshot_every=1)
-    monkeypatch.setattr(zarr_writer, "dask_store", disk_full)
-    writer.update(0, global_fields(0))  # the loop goes on; the error is kept
-    with pytest.raises(OutputError, match="failed on at least one rank.*No space"):
-        writer.flush()
-    monkeypatch.undo()
+    path = tmp_path / "o.zarr"
+    run(path, context, range(5), snapshot_every=1)
+    zarr.open_array(path / "step", mode="r+")[3] = -1
+    with pytest.raises(OutputError, match="end at step 2 .* resumes at step 4"):
+        make_writer(path, context, snapshot_every=1, mode="a", resume_step=4)
+    with pytest.warns(UserWarning, match="not strictly increasing after record 3"):
+        writer = make_writer(path, context, snapshot_every=1, mode="a", resume_step=3)
+    for step in range(3, 7):
+        writer.update(step, global_fields(step))
     writer.close()
+    np.testing.assert_array_equal(xr.open_zarr(path).step.values, range(7))
+
+
+def test_existing_store_needs_overwrite_and_a_second_writer_is_refused(
+    tmp_path, context
+):
+    path = tmp_path / "o.zarr"
+    run(path, context, range(2), snapshot_every=1)
+    with pytest.raises(OutputError, match="store exists; pass --overwrite"):
+        make_writer(path, context)
+    assert xr.open_zarr(path).sizes["time"] == 2  # untouched
+    first = make_writer(path, context, overwrite=True, snapshot_every=1)
+    with pytest.raises(OutputError, match=r"in use by another run \(host .*pid"):
+        make_writer(path, context, mode="a")
+    first.close()
+    make_writer(path, context, mode="a").close()  # the lock went with the run

@@ -1,0 +1,111 @@
+"""Lock files that keep a second run off a checkpoint directory or output store.
+
+A lock is a JSON file (host, pid, start time, a random token) created with
+``O_CREAT | O_EXCL`` by rank 0. Stale-lock rule: a lock whose holder is on THIS
+host and whose pid no longer exists is stale and taken over with a warning; a
+lock held on another host is never taken over (its pid cannot be checked from
+here): remove the file by hand once that run is known to be dead.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+
+class LockError(RuntimeError):
+    """The path is locked by another run (or the lock cannot be created)."""
+
+
+class LockWarning(UserWarning):
+    """A stale lock (dead process on this host) was taken over."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _read(path: Path) -> dict:
+    try:
+        holder = json.loads(path.read_text())
+        return holder if isinstance(holder, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def describe(holder: dict) -> str:
+    return (
+        f"host {holder.get('host', '?')}, pid {holder.get('pid', '?')}, "
+        f"started {holder.get('started', '?')}"
+    )
+
+
+class FileLock:
+    """An exclusive lock file at ``path`` for ``what`` (named in messages)."""
+
+    def __init__(self, path: str | Path, what: str):
+        self.path, self.what = Path(path), what
+        self._token: str | None = None
+
+    def acquire(self) -> None:
+        """Take the lock or raise LockError naming the holder (one line)."""
+        me = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "token": uuid.uuid4().hex,
+        }
+        for _ in range(2):  # second try after removing a stale lock
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                holder = _read(self.path)
+                if not self._stale(holder):
+                    raise LockError(
+                        f"{self.what} is in use by another run ({describe(holder)}; "
+                        f"lock file {self.path}); wait for it to end, or remove the "
+                        "lock file if that run is dead"
+                    ) from None
+                warnings.warn(
+                    f"taking over the stale lock {self.path} of a dead process "
+                    f"({describe(holder)})",
+                    LockWarning,
+                    stacklevel=2,
+                )
+                self.path.unlink(missing_ok=True)
+                continue
+            except OSError as exc:
+                raise LockError(f"cannot lock {self.what}: {exc}") from exc
+            with os.fdopen(fd, "w") as handle:
+                json.dump(me, handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+            self._token = me["token"]
+            return
+        raise LockError(f"{self.what}: another run took the lock {self.path} first")
+
+    def release(self) -> None:
+        """Remove the lock file if it is still ours (never another run's)."""
+        if self._token is not None and _read(self.path).get("token") == self._token:
+            self.path.unlink(missing_ok=True)
+        self._token = None
+
+    @staticmethod
+    def _stale(holder: dict) -> bool:
+        """Only a lock of a dead process on this host is known to be stale; an
+        unreadable lock file (a holder still writing it) is treated as held."""
+        pid = holder.get("pid")
+        if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+            return False
+        return not _alive(pid)
