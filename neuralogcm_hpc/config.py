@@ -197,6 +197,17 @@ class TrainConfig:
         "split: x += K dt C(x) once per hybrid step; unified: C added at every stage",
         choices=("split", "unified"),
     )
+    physics_core: bool = setting(
+        True,
+        "step the physics core (false: a pure-ML emulator baseline, the corrector "
+        "alone predicts each hybrid step)",
+    )
+    corrector_inputs: str = setting(
+        "state",
+        "what the corrector sees: the state, or only geography (a learned, "
+        "state-independent forcing: the bias-corrector baseline)",
+        choices=("state", "geography"),
+    )
     cadence: int = setting(
         1, "physics steps (time.dt each) per hybrid step = per corrector call (K)"
     )

@@ -30,9 +30,16 @@ class HybridModel:
     integrator stage of every physics step (``dx/dt = F(x) + C(x)``, integrated
     by the core's scheme, e.g. RK3; one corrector call per stage).
     Without a corrector (``params.corrector is None``) it is the physics core.
+
+    Two baselines that tell what each part buys (same network, same training):
+    ``physics_core=False`` is a pure-ML emulator, ``x(t + K dt) = x(t) + K dt
+    C(x(t))`` (split coupling; the core only supplies grid, masks and halos);
+    ``corrector_inputs="geography"`` feeds the network zeros for the state, so
+    ``C`` is a learned, state-independent forcing (a bias corrector).
     """
 
-    def __init__(self, model, cadence: int = 1, coupling: str = "split"):
+    def __init__(self, model, cadence: int = 1, coupling: str = "split",
+                 physics_core: bool = True, corrector_inputs: str = "state"):
         if cadence < 1:
             raise ValueError(f"train.cadence must be >= 1, got {cadence}")
         if coupling not in ("split", "unified"):
@@ -40,7 +47,14 @@ class HybridModel:
         if coupling == "unified" and cadence != 1:
             raise ValueError("train.coupling=unified corrects every stage: set "
                              "train.cadence=1 (cadence applies to split coupling)")
+        if not physics_core and coupling != "split":
+            raise ValueError("train.physics_core=false (pure-ML emulator) steps "
+                             "with the corrector alone: set train.coupling=split")
+        if corrector_inputs not in ("state", "geography"):
+            raise ValueError(f"train.corrector_inputs must be state or geography, "
+                             f"not {corrector_inputs}")
         self.model, self.cadence, self.coupling = model, cadence, coupling
+        self.physics_core, self.corrector_inputs = physics_core, corrector_inputs
         self.halo, self.grid = model.halo, model.grid
         self.names = tuple(model.prognostic_names)
         self.dt = cadence * model.dt  # seconds per hybrid step
@@ -61,6 +75,12 @@ class HybridModel:
             "f": jnp.broadcast_to(model.grid.f_c, shape),
             "depth": jnp.broadcast_to(model.grid.depth, shape),
         }
+
+    @classmethod
+    def from_config(cls, model, train) -> HybridModel:
+        """The hybrid that ``train`` (a TrainConfig) describes around ``model``."""
+        return cls(model, train.cadence, train.coupling, train.physics_core,
+                   train.corrector_inputs)
 
     # -- construction -------------------------------------------------------------
     def levels(self, state) -> tuple[tuple[str, int], ...]:
@@ -98,6 +118,8 @@ class HybridModel:
         """Corrector tendency (field units per second), interior tiles, 0 on land;
         conserved fields (ssh, tracers) as the divergence of learned fluxes."""
         adapter = self.adapter
+        if self.corrector_inputs == "geography":
+            fields = jax.tree.map(jnp.zeros_like, fields)
         centre = net(adapter.inputs(fields), self.forcing, self.mask,
                      adapter.centre_masks(), self.halo)
         return adapter.tendencies(centre)
@@ -116,7 +138,10 @@ class HybridModel:
 
             return model.step(state, params.physics, correction=corr)
         tendency = self.correction(net, state.fields)
-        state = model.advance(state, params.physics, self.cadence)
+        if self.physics_core:
+            state = model.advance(state, params.physics, self.cadence)
+        else:
+            state = state.replace(step=state.step + self.cadence)
         fields = model.fields(state)
         return model.with_fields(
             state, {n: fields[n] + self.dt * tendency[n] for n in self.names}

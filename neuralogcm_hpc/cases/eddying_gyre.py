@@ -9,25 +9,27 @@ from neuralogcm_hpc.config import Config, ConfigError
 BASIN = 2000e3  # m, side of the square basin, whatever the resolution
 REFERENCE_DX = 10e3  # m, the resolution the defaults below are tuned for
 REFERENCE_DT = 900.0  # s, time step at REFERENCE_DX (scaled with dx: same CFL)
-REFERENCE_BIHARMONIC = 2e9  # m4 s-1 at REFERENCE_DX, scaled as dx^3 (see config)
+REFERENCE_BIHARMONIC = 5e9  # m4 s-1 at REFERENCE_DX, scaled as dx^3 (see config)
 
 
 def config() -> Config:
     """One active layer over a resting abyss (reduced gravity) in a 2000 km square
     basin on a beta plane, walls on all sides, at 10 km (200 x 200 cells).
 
-    g' = 0.02 m s-2, H = 750 m: c = sqrt(g' H) = 3.9 m/s, deformation radius
-    c / f0 = 55 km = 5.5 cells at 10 km (eddies resolved) but 1.4 cells at 40 km
-    (eddies not resolved: the coarse model must be told what they do).
+    g' = 0.03 m s-2, H = 750 m: c = sqrt(g' H) = 4.7 m/s, deformation radius
+    c / f0 = 68 km = 6.8 cells at 10 km (eddies resolved) but 1.7 cells at 40 km
+    (eddies not resolved: the coarse model must be told what they do). With
+    g' = 0.02 the 10 km interface displacement passed -H (the layer outcropped,
+    grid-scale noise grew where it thinned); 0.03 keeps it within +-170 m.
     tau_x = -tau0 cos(2 pi y / L), tau0 = 0.1 N m-2, drives a subtropical and a
     subpolar gyre whose western boundary currents meet mid-basin and separate
     as an eastward jet; its barotropic/baroclinic instability sheds rings.
     Linear drag 1e-7 s-1 (a 116-day spin-down) closes the energy budget.
-    Biharmonic viscosity nu4 = 2e9 m4 s-1 at 10 km, scaled as dx^3 so the grid
-    Reynolds number U dx^3 / nu4 stays the same at every resolution (5 at
+    Biharmonic viscosity nu4 = 5e9 m4 s-1 at 10 km, scaled as dx^3 so the grid
+    Reynolds number U dx^3 / nu4 stays the same at every resolution (200 at
     U = 1 m/s), plus a small Laplacian 5 m2 s-1 for the side-wall boundary
     layers. dt = 900 s at 10 km, scaled with dx: gravity-wave Courant number
-    c dt / dx = 0.35, fb_ab3 (one tendency and one exchange per step).
+    c dt / dx = 0.43, fb_ab3 (one tendency and one exchange per step).
 
     The resolution is set by grid.nx (= grid.ny): ``derived`` fills grid.dx,
     grid.dy, time.dt and physics.biharmonic from it unless they were set.
@@ -45,7 +47,7 @@ def config() -> Config:
             "grid.periodic_y": False,
             "grid.halo": 2,
             "physics.mode": "shallow_water",
-            "physics.gravity": 0.02,
+            "physics.gravity": 0.03,
             "physics.f0": 7e-5,
             "physics.beta": 2e-11,
             "physics.viscosity": 5.0,

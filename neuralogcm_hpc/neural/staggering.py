@@ -50,7 +50,7 @@ class CGridAdapter:
         return getattr(g, f"mask_{kind}")
 
     # -- channel layout ---------------------------------------------------------
-    def outputs(self, levels: tuple[tuple[str, int], ...]) -> tuple[tuple[str, int], ...]:
+    def outputs(self, levels: tuple[tuple[str, int], ...]) -> tuple:
         """(channel, levels) the network predicts: a centre tendency per velocity
         component, two flux components per conserved field."""
         out = []

@@ -32,6 +32,7 @@ RHO0 = 1025.0  # kg m-3, reference seawater density for the wind-stress term
 # physical bounds of the learnable coefficients (the log-sigmoid map keeps them in)
 VISCOSITY_BOUNDS = (1e-3, 1e6)  # m2 s-1
 BIHARMONIC_BOUNDS = (1e3, 1e16)  # m4 s-1
+DRAG_BOUNDS = (1e-10, 1e-4)  # s-1: spin-down times from 3 hours to 300 years
 
 
 class ShallowWaterParams(eqx.Module):
@@ -39,6 +40,7 @@ class ShallowWaterParams(eqx.Module):
 
     viscosity: Positive | None  # Laplacian, m2 s-1: scalar or (ny_t, nx_t) field
     biharmonic: Positive | None  # m4 s-1: scalar
+    drag: Positive | None = None  # linear drag, s-1: scalar or (ny_t, nx_t) field
 
 
 class ShallowWaterModel:
@@ -101,7 +103,7 @@ class ShallowWaterModel:
         )
         self.dt = config.time.dt
         self.exchanges_per_step = self.integrator.stages * p.substeps + int(
-            p.learn_fields and p.viscosity > 0
+            p.learn_fields and (p.viscosity > 0 or p.drag > 0)
         )
         self._initial = initial
         g = self.grid
@@ -120,6 +122,7 @@ class ShallowWaterModel:
         return ShallowWaterParams(
             viscosity=coefficient(p.viscosity, *VISCOSITY_BOUNDS, field, dtype),
             biharmonic=coefficient(p.biharmonic, *BIHARMONIC_BOUNDS, None, dtype),
+            drag=coefficient(p.drag, *DRAG_BOUNDS, field, dtype),
         )
 
     def initial_state(self) -> OceanState:
@@ -148,16 +151,27 @@ class ShallowWaterModel:
 
     # -- physics ---------------------------------------------------------------
     def _coefficients(self, params: ShallowWaterParams) -> dict:
-        """Viscosities at centres and corners, halos filled (field: 1 exchange)."""
-        out = {}
+        """Viscosities at centres and corners, drag at the faces, halos filled
+        (fields: 1 exchange for all of them)."""
+        out, fields = {}, {}
+        for name in ("viscosity", "drag"):
+            coeff = getattr(params, name)
+            if coeff is not None and coeff.is_field:
+                fields[name] = self.grid.pad(coeff.value())
+        fields = {n: Window(x) for n, x in self.halo.tree(fields).items()}
         if params.viscosity is not None:
-            nu = params.viscosity.value()
+            nu = fields.get("viscosity", params.viscosity.value())
             if params.viscosity.is_field:
-                nu = Window(self.halo(self.grid.pad(nu)))
                 nu_q = 0.25 * (nu + op.xm(nu) + op.ym(nu) + op.xm(op.ym(nu)))
                 out["nu"] = (nu, nu_q)
             else:
                 out["nu"] = (nu, nu)
+        if params.drag is not None:
+            r = fields.get("drag", params.drag.value())
+            # a field lives at centres: the u (v) face takes its two cells' mean
+            out["drag"] = (
+                (op.c_to_u(r), op.c_to_v(r)) if params.drag.is_field else (r, r)
+            )
         if params.biharmonic is not None:
             nu4 = params.biharmonic.value()
             out["nu4"] = (nu4, nu4)
@@ -168,7 +182,7 @@ class ShallowWaterModel:
         surface-pressure gradient -g grad(eta) (Coriolis and vortex force, -grad K,
         friction, forcing), ``rate`` = {"ssh": -div(h u)}. Exact wherever the
         windows reach (interior plus what the halo leaves), masked for land."""
-        g, p = self._stencil_grid, self.config.physics
+        g = self._stencil_grid
         u, v, eta = (Window(fields[n]) for n in self.prognostic_names)
         h = g.depth + g.mask_c * eta
         u_transport = op.c_to_u(h) * u * g.dy_u
@@ -187,8 +201,9 @@ class ShallowWaterModel:
             lu, lv = op.vector_laplacian(u, v, 1.0, 1.0, g, zeta)
             fu, fv = op.vector_laplacian(lu, lv, *coeffs["nu4"], g)
             du, dv = du - fu, dv - fv
-        if p.drag:
-            du, dv = du - p.drag * u, dv - p.drag * v
+        if "drag" in coeffs:
+            r_u, r_v = coeffs["drag"]
+            du, dv = du - r_u * u, dv - r_v * v
         if self._wind is not None:
             h_u = op.c_to_u(h)
             du = du + self._wind / (RHO0 * window.where(h_u > 0, h_u, 1.0))

@@ -168,7 +168,7 @@ def open_trained(path: str | Path, model, context) -> Trained:
             "configuration")
     restored = ckpt.load(name)
     t = from_dict(trained).train
-    hybrid = HybridModel(model, t.cadence, t.coupling)
+    hybrid = HybridModel.from_config(model, t)
     template = _template(hybrid, t)
     arrays = {**restored.tiled, **restored.replicated}
     try:

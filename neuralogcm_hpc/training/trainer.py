@@ -296,7 +296,7 @@ def build(config, context, data_dir: str | Path):
     if context.bcast(not split_path(data_dir, "train").exists()):  # rank 0 decides
         generate(config, context, data_dir, build_model)
     model = build_model(config, context)
-    hybrid = HybridModel(model, t.cadence, t.coupling)
+    hybrid = HybridModel.from_config(model, t)
     read = lambda split: read_tiles(split_path(data_dir, split),  # noqa: E731
                                     model.prognostic_names, model.decomposition,
                                     context.rank)
