@@ -115,8 +115,9 @@ def training_table(record: dict) -> str:
     """Test-set RMSE per variable and lead: physics-only, physics with the trained
     viscosity, hybrid; training memory / throughput vs rollout length."""
     lines = [
-        f"### Hybrid training (benchmarks/training.py, {record['grid'][0]} x "
-        f"{record['grid'][1]} grid)",
+        f"### Training-loop smoke test (benchmarks/training.py, {record['grid'][0]}"
+        f" x {record['grid'][1]} steady channel; retired as a skill benchmark: see "
+        "the eddying gyre, benchmarks/gyre/)",
         "",
     ]
     if (sk := record.get("skill")) is not None:

@@ -1,4 +1,8 @@
-"""Training throughput and memory vs rollout length; hybrid vs physics-only skill.
+"""SMOKE TEST of the training loop (throughput and memory vs rollout length) on a
+steady 32 x 16 channel; the skill benchmark is benchmarks/gyre/ (issue 13).
+
+Its truth settles into a steady zonal jet with no eddies and no subgrid fluxes,
+so the skill it reports measures climate drift, not what a corrector is for.
 
 Usage: python benchmarks/training.py [--nx 32 --ny 16] [--rollouts 4 16 64]
            [--train-steps 300] [--out benchmarks/results/training.json]

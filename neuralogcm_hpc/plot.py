@@ -180,6 +180,32 @@ def plot_series(ds: xr.Dataset, out: Path) -> list[str]:
     return list(series)
 
 
+def plot_eke(ds: xr.Dataset, out: Path) -> list[str]:
+    """Eddy kinetic energy map, 1/2 <|u - <u>|^2> over the records at the top
+    level (m2 s-2), and the time-mean ssh it varies around."""
+    import matplotlib.pyplot as plt
+
+    config = stored_config(ds)
+    grid = config.get("grid", {})
+    u = to_centres(ds, "u", bool(grid.get("periodic_x", True)))
+    v = to_centres(ds, "v", bool(grid.get("periodic_y", False)))
+    tdim = ds["ssh"].dims[0]
+    if "z" in u.dims:
+        u, v = u.isel(z=0), v.isel(z=0)
+    eke = 0.5 * (u.var(tdim) + v.var(tdim))
+    days = ds[tdim].values / DAY
+    titles = [f"EKE (m2 s-2), days {days[0]:.0f}-{days[-1]:.0f}", "time-mean ssh (m)"]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, field, title, cmap in zip(axes, (eke, ds["ssh"].mean(tdim)), titles,
+                                      ("viridis", "RdBu_r"), strict=True):
+        data = field.compute()
+        mesh = ax.pcolormesh(np.asarray(data), cmap=cmap, shading="auto")
+        fig.colorbar(mesh, ax=ax, shrink=0.8)
+        ax.set_title(title)
+    _save(fig, out, titles)
+    return titles
+
+
 def _save(fig, out: Path, titles: list[str]) -> None:
     import matplotlib.pyplot as plt
 
@@ -198,8 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m neuralogcm_hpc.plot",
         description="Quick-look PNGs of an output store: maps.png (SSH, SST, surface "
-        "speed at the last record) and timeseries.png (volume anomaly, energy, "
-        "tracer content).",
+        "speed at the last record), timeseries.png (volume anomaly, energy, "
+        "tracer content) and eke.png (eddy kinetic energy and mean ssh maps).",
     )
     parser.add_argument("output", help="output Zarr store written by a run")
     parser.add_argument("--out", default=".", help="directory for the PNGs")
@@ -221,10 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         plot_maps(ds, out / "maps.png", args.index)
         plot_series(ds, out / "timeseries.png")
+        plot_eke(ds, out / "eke.png")
     except (OSError, KeyError, ValueError, IndexError) as error:
         print(f"plot: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {out / 'maps.png'} and {out / 'timeseries.png'}")
+    print(f"wrote {out / 'maps.png'}, {out / 'timeseries.png'} and {out / 'eke.png'}")
     return 0
 
 

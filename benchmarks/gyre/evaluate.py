@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     from neuralogcm_hpc.training.checkpoints import open_trained
 
     for variant in VARIANTS:
-        path = Path(a.trained) / variant
+        path = Path(a.trained) / variant / "selected"  # chosen by train.py
         if not path.exists():
             continue
         trained = open_trained(path, physics(a.nx).model, get_context())

@@ -15,6 +15,7 @@ from neuralogcm_hpc.config import ConfigError, from_dict, to_dict
 from neuralogcm_hpc.io.checkpoint import COMMITTED, Checkpointer, CheckpointError
 from neuralogcm_hpc.io.storage import sha256_file
 from neuralogcm_hpc.model import HybridModel, HybridParams
+from neuralogcm_hpc import pretrained
 from neuralogcm_hpc.neural.corrector import Normaliser
 
 FORMAT = "neuralogcm_hpc-training-1"
@@ -127,9 +128,10 @@ def open_trained(path: str | Path, model, context) -> Trained:
     config, so ``simulate`` needs only the physics config and this path. Errors
     (ConfigError / CheckpointError, raised on every rank) name the problem and
     the fix: a missing path, no verifying checkpoint, not a training checkpoint,
-    or a grid / core that differs from ``model.config``.
+    or a grid / core that differs from ``model.config``. A bare name of a
+    shipped set (neuralogcm_hpc/pretrained/) stands for its directory.
     """
-    path = Path(path)
+    path = pretrained.resolve(path)
     if not context.bcast(path.is_dir()):
         raise ConfigError(f"--params {path}: no such directory; pass the directory "
                           "that `train --checkpoint-dir` wrote (or a ckpt-* in it)")

@@ -390,8 +390,13 @@ def _train(config, context, trainer, state, ckpt, directory, resume, steps,
         skill = evaluate_test(trainer, state, test_path)
         if context.is_root:
             evaluate.write_report(skill, summary_path)
-            say(f"test skill (RMSE change vs physics only, %): "
-                f"{skill['improvement_percent']} -> {summary_path}.json/.png")
+            days = ", ".join(f"{d:g}" for d in skill["lead_days"])
+            gains = "; ".join(
+                f"{n} " + ", ".join(f"{g:+.1f}" for g in v)
+                for n, v in skill["improvement_percent"].items())
+            say(f"test skill at lead times of {days} days: hybrid RMSE reduction "
+                f"vs physics only, % (positive = hybrid better): {gains} -> "
+                f"{summary_path}.json/.png")
     summary = {"steps": state.step, "samples_per_s": done * t.batch / max(elapsed,
                                                                           1e-9),
                "params_sha256": trainer.params_hash(state), "stopped_early": stopped}
