@@ -11,11 +11,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from neuralogcm_hpc import pretrained
 from neuralogcm_hpc.config import ConfigError, from_dict, to_dict
 from neuralogcm_hpc.io.checkpoint import COMMITTED, Checkpointer, CheckpointError
 from neuralogcm_hpc.io.storage import sha256_file
 from neuralogcm_hpc.model import HybridModel, HybridParams
-from neuralogcm_hpc import pretrained
 from neuralogcm_hpc.neural.corrector import Normaliser
 
 FORMAT = "neuralogcm_hpc-training-1"
