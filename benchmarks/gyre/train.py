@@ -113,6 +113,8 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     log = lambda m: print(m, flush=True)  # noqa: E731
     report = {}
+    command = "python benchmarks/gyre/train.py " + " ".join(
+        sys.argv[1:] if argv is None else argv)
     for variant in a.variants.split(","):
         directory = Path(a.out) / variant / "checkpoints"
         if directory.exists():
@@ -122,12 +124,13 @@ def main(argv=None) -> int:
         summary = train_main(config, get_context(), checkpoint_dir=str(directory),
                              log=log)
         chosen = select(a, variant, directory, log)
-        report[variant] = {"summary": summary, **chosen,
+        report[variant] = {"command": command, "summary": summary, **chosen,
                            "train_wall_s": time.perf_counter() - clock,
                            "config": json.loads(config.to_json())["train"]}
         log(f"{variant}: selected {chosen['selected']} "
             f"({time.perf_counter() - clock:.0f} s)")
-        (Path(a.out) / "train_report.json").write_text(json.dumps(report, indent=1))
+        (Path(a.out) / variant / "report.json").write_text(
+            json.dumps(report[variant], indent=1))
     return 0
 
 

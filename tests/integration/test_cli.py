@@ -8,30 +8,31 @@ from tests.integration.cli import ROOT, TINY, run_cli
 
 
 def test_readme_run_command_runs_the_default_case_on_4_ranks(tmp_path):
-    """The README's main-job command, shortened to 10 steps."""
+    """The README's main job (the shipped hybrid on the 40 km gyre), shortened to
+    30 days, with its quick-look plots."""
+    import os
+
+    out = tmp_path / "default.zarr"
     proc = subprocess.run(
-        [
-            "bash",
-            "scripts/run_default.sh",
-            "--steps",
-            "10",
-            "--output",
-            str(tmp_path / "default.zarr"),
-        ],
+        ["bash", "scripts/run_default.sh", "--days", "30"],
         capture_output=True,
         text=True,
         timeout=600,
         cwd=ROOT,
+        env={**os.environ, "OUT": str(out)},
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count("SUMMARY ") == 1  # rank 0 only
     from tests.integration.cli import summary_of
 
     summary = summary_of(proc.stdout)
-    assert summary["ranks"] == 4 and summary["steps"] == 10
-    for key in ("case", "simulated_days", "wall_seconds", "decomposition"):
+    assert summary["ranks"] == 4 and summary["simulated_days"] == 30
+    assert summary["case"] == "eddying_gyre" and summary["trained_params"]
+    for key in ("wall_seconds", "decomposition"):
         assert key in summary
-    assert (tmp_path / "default.zarr" / "zarr.json").is_file()
+    assert (out / "zarr.json").is_file()
+    for png in ("maps.png", "timeseries.png", "eke.png"):
+        assert (tmp_path / "default_plots" / png).stat().st_size > 1000
 
 
 def test_same_problem_on_1_2_4_ranks_is_bit_identical():
