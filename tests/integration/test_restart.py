@@ -178,38 +178,41 @@ def _next_segment(ckpt) -> list[str]:
     return ["--resume", "--steps", str(KILL_STEPS - max(steps))]
 
 
-def _landed_in(ckpt, store, since: float) -> str:
-    """Where a kill landed, from what it left behind (files newer than the
-    segment's start): a checkpoint's temporary directory, or output chunks of
-    records beyond the committed time axis; otherwise compute or start-up."""
-    if ckpt.is_dir() and any(
-        p.name.startswith(".tmp-ckpt-") and p.stat().st_mtime >= since
-        for p in ckpt.iterdir()
-    ):
+def _landed_in(ckpt, store, since: int, before: set[str]) -> str:
+    """Where a kill landed, from what it left behind: a new checkpoint temporary
+    directory, or output chunks newer than the segment's start (``since``, ns)
+    for records beyond the committed time axis; else compute or start-up. A
+    lower bound: a write that had not yet created a file counts as elsewhere."""
+    if set(_temporaries(ckpt)) - before:
         return "checkpoint write"
     for axis in ("ssh", "ssh_mean"):
         meta = store / ("step" + axis[3:]) / "zarr.json"
         if not meta.is_file() or not (store / axis / "c").is_dir():
             continue
         committed = json.loads(meta.read_text())["shape"][0]
-        if any(
-            int(p.name) >= committed and p.stat().st_mtime >= since
-            for p in (store / axis / "c").iterdir()
-        ):
-            return "output write"
+        for record in (store / axis / "c").iterdir():
+            if int(record.name) >= committed and any(
+                f.stat().st_mtime_ns >= since for f in record.rglob("*") if f.is_file()
+            ):
+                return "output write"
     return "elsewhere" if (store / "zarr.json").is_file() else "start-up"
 
 
-def _kill_at_random(args, ckpt, store, rng, anchors) -> str:
+def _temporaries(ckpt) -> list[str]:
+    return [p.name for p in ckpt.glob(".tmp-ckpt-*")] if ckpt.is_dir() else []
+
+
+def _kill_at_random(args, ckpt, store, rng, anchors) -> tuple[str, bool]:
     """Run one segment and SIGKILL its whole session a random time after a
-    random log line; returns a description of the moment and where it landed."""
+    random log line; returns the moment and where it landed, and whether the
+    segment had already ended by itself (then nothing was killed)."""
     anchor, delay = rng.randrange(anchors + 1), rng.uniform(0.0, 1.5)
-    since = time.time() - 1  # file-system timestamps may be coarse
+    before, since = set(_temporaries(ckpt)), time.time_ns()
     proc = launch_session(2, *args)
     seen, last = 0, ""
     while seen < anchor:
         line = proc.stdout.readline()
-        if not line:  # the segment ended before the anchor: nothing to kill
+        if not line:  # the segment ended before the anchor
             break
         if line.startswith("["):
             seen, last = seen + 1, line.strip()
@@ -217,11 +220,13 @@ def _kill_at_random(args, ckpt, store, rng, anchors) -> str:
     killed = kill_session(proc)
     proc.stdout.close()
     assert not session_pids(proc.pid)
-    where = _landed_in(ckpt, store, since)
+    finished = killed == 0 and proc.returncode == 0
+    where = _landed_in(ckpt, store, since, before)
+    where = "nothing (it had ended)" if finished else where
     return (
         f"{' '.join(args[-3:])}: {killed} processes killed {delay:.2f} s after "
         f"log line {anchor} ({last[:60]!r}), landed in {where}"
-    )
+    ), finished
 
 
 @pytest.mark.parametrize(
@@ -250,10 +255,13 @@ def test_whole_job_sigkill_at_random_moments_then_resume_is_exact(
     moments = []
     for _ in range(kills):
         args = [*common, *_next_segment(ckpt)]
-        moments.append(_kill_at_random(args, ckpt, store, rng, anchors))
-        print(f"trial {trial}: {moments[-1]}")
+        moment, finished = _kill_at_random(args, ckpt, store, rng, anchors)
+        moments.append(moment)
+        print(f"trial {trial}: {moment}")
         half = [p for p in ckpt.glob("ckpt-*") if not (p / "manifest.json").is_file()]
         assert not half, (moments, half)  # a ckpt-* is always complete
+        if finished:
+            break
     ranks = 1 + trial % 2
     proc, summary = run_cli(ranks, *common, *_next_segment(ckpt), check=False)
     context = f"trial {trial}, kills: {moments}; final run on {ranks} rank(s)"
