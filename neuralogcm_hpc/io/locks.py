@@ -1,14 +1,19 @@
 """Lock files that keep a second run off a checkpoint directory or output store.
 
-A lock is a JSON file (host, pid, start time, a random token) created with
-``O_CREAT | O_EXCL`` by rank 0. Stale-lock rule: a lock whose holder is on THIS
-host and whose pid no longer exists is stale and taken over with a warning; a
-lock held on another host is never taken over (its pid cannot be checked from
-here): remove the file by hand once that run is known to be dead.
+A lock is a JSON file (host, pid, start time, a random token) created by rank 0
+complete or not at all: the holder is written to a private temporary file that is
+then hard-linked to the lock's name (fails if it exists). A lock created empty
+and filled afterwards would, after a SIGKILL in between, name no holder and so
+block every later run until removed by hand. Stale-lock rule: a lock whose
+holder is on THIS host and whose pid no longer exists is stale and taken over
+with a warning; a lock held on another host is never taken over (its pid cannot
+be checked from here): remove the file by hand once that run is known to be
+dead.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -66,9 +71,10 @@ class FileLock:
             "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "token": uuid.uuid4().hex,
         }
+        self._sweep()
         for _ in range(2):  # second try after removing a stale lock
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                self._create(me)
             except FileExistsError:
                 holder = _read(self.path)
                 if not self._stale(holder):
@@ -87,13 +93,46 @@ class FileLock:
                 continue
             except OSError as exc:
                 raise LockError(f"cannot lock {self.what}: {exc}") from exc
+            self._token = me["token"]
+            return
+        raise LockError(f"{self.what}: another run took the lock {self.path} first")
+
+    def _create(self, me: dict) -> None:
+        """Create the lock file holding ``me``, atomically; FileExistsError if
+        it exists."""
+        # host and pid in the name: a kill mid-write leaves a file without them
+        name = f"{self.path.name}.tmp-{me['host']}.{me['pid']}.{me['token']}"
+        tmp = self.path.with_name(name)
+        fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        try:
             with os.fdopen(fd, "w") as handle:
                 json.dump(me, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            self._token = me["token"]
-            return
-        raise LockError(f"{self.what}: another run took the lock {self.path} first")
+            try:
+                os.link(tmp, self.path)
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP):
+                    raise
+                # no hard links on this file system: exclusive create, then fill
+                # (the brief empty window comes back only here)
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                with os.fdopen(fd, "w") as handle:
+                    json.dump(me, handle)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _sweep(self) -> None:
+        """Remove temporary lock files left by dead processes on this host (a
+        kill between writing one and linking it)."""
+        prefix = f"{self.path.name}.tmp-"
+        for tmp in self.path.parent.glob(f"{prefix}*"):
+            parts = tmp.name[len(prefix) :].rsplit(".", 2)  # host.pid.token
+            if len(parts) == 3 and parts[1].isdigit():
+                if self._stale({"host": parts[0], "pid": int(parts[1])}):
+                    tmp.unlink(missing_ok=True)
 
     def release(self) -> None:
         """Remove the lock file if it is still ours (never another run's)."""

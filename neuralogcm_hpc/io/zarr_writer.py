@@ -25,7 +25,8 @@ Layout: snapshot variables ``name(time, [depth,] y, x)`` with coordinates ``time
 is one tile at one record. On ``mode="a"`` records with step >= resume_step (means
 ending after it) are dropped first, so a resumed run continues the time axis with
 no duplicate and no gap. ``mode="w"`` refuses an existing store unless
-``overwrite``. Rank 0 holds the lock file ``<path>.lock`` from open to close.
+``overwrite`` (the old store is renamed aside, then deleted). Rank 0 holds the
+lock file ``<path>.lock`` from open to close.
 
 A record joins the time axis only once every rank has written its chunks and
 every earlier record is in: before each record the ranks exchange how far they
@@ -39,8 +40,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import shutil
 import threading
+import uuid
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -399,6 +402,11 @@ class OutputWriter:
 
     # -- store creation (rank 0) ------------------------------------------------
     def _prepare(self, mode: str, resume_step: int, attrs: dict) -> dict:
+        # debris of a replaced store whose delete was cut short; ours (we hold
+        # the store's lock), never loaded
+        for debris in self.path.parent.glob(f".{self.path.name}.replaced-*"):
+            if debris.is_dir() and not debris.is_symlink():
+                shutil.rmtree(debris)
         exists = self.path.exists()
         if exists and not is_ours(self.path):
             raise OutputError(
@@ -411,7 +419,14 @@ class OutputWriter:
                     "the store exists; pass --overwrite to replace it, --resume to "
                     "continue the run that wrote it, or choose another --output"
                 )
-            shutil.rmtree(self.path)
+            # aside first (atomic), then delete: a kill inside a plain rmtree
+            # could take the root zarr.json and leave a store that no longer
+            # looks like ours, so even --overwrite would refuse it
+            aside = self.path.with_name(
+                f".{self.path.name}.replaced-{uuid.uuid4().hex[:12]}"
+            )
+            os.rename(self.path, aside)
+            shutil.rmtree(aside)
         if mode == "w" or not exists:
             group = zarr.open_group(self.path, mode="w", zarr_format=3)
             meta = {"Conventions": "CF-1.8", MARKER: 1, **code_version(), **attrs}

@@ -39,3 +39,67 @@ def run_cli(ranks: int, *args: str, timeout: float = 300, check: bool = True):
 def summary_of(stdout: str) -> dict | None:
     lines = [x for x in stdout.splitlines() if x.startswith("SUMMARY ")]
     return json.loads(lines[-1][len("SUMMARY ") :]) if lines else None
+
+
+# -- whole-job kills (node failure) -------------------------------------------
+def launch_session(ranks: int, *args: str, stdout=None) -> subprocess.Popen:
+    """Start ``launch/mpirun.sh -n ranks`` in a POSIX session of its own.
+
+    Open MPI 5 puts every rank in its own process group, so killing the
+    launcher's group misses the ranks; the session holds them all.
+    """
+    env = dict(os.environ, PYTHON=sys.executable, MPIRUN=str(BIN / "mpirun"))
+    # one core per rank is not guaranteed on a CI runner
+    env["MPIRUN_ARGS"] = "--oversubscribe"
+    cmd = ["bash", str(ROOT / "launch" / "mpirun.sh"), "-n", str(ranks), *args]
+    return subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdout=stdout if stdout is not None else subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # setsid: its pid is the session id
+    )
+
+
+def session_pids(sid: int) -> list[int]:
+    """Live (not zombie) processes whose session id is ``sid``, from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # fields after "(comm)": state ppid pgrp session ...; comm may hold spaces
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == sid and fields[0] not in "ZX":
+            found.append(int(entry.name))
+    return found
+
+
+def kill_session(proc: subprocess.Popen, timeout: float = 30) -> int:
+    """SIGKILL every process of ``proc``'s session (launcher and all ranks) at
+    once, as a node failure would; returns how many were killed. Repeats until
+    none is left, since a launcher may fork between the listing and the kill."""
+    import signal
+    import time
+
+    sid, killed, deadline = proc.pid, set(), time.monotonic() + timeout
+    while True:
+        pids = session_pids(sid)
+        if not pids:
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"session {sid} survives SIGKILL: pids {pids}")
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.add(pid)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.05)
+    proc.wait(timeout=timeout)
+    return len(killed)

@@ -1,14 +1,26 @@
 """Exact restart through the CLI: checkpoints, fresh processes, other rank counts."""
 
+import json
 import random
 import signal
 import subprocess
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import xarray as xr
 
-from tests.integration.cli import ROOT, TINY, mpirun, run_cli, summary_of
+from tests.integration.cli import (
+    ROOT,
+    TINY,
+    kill_session,
+    launch_session,
+    mpirun,
+    run_cli,
+    session_pids,
+    summary_of,
+)
 
 STEPS = 20
 OUT = ["--set", "output.every=5", "--set", "output.average_every=10"]
@@ -129,30 +141,138 @@ def test_stop_signal_writes_a_final_checkpoint_and_resume_is_exact(tmp_path, ran
     assert resumed["state_sha256"] == uninterrupted["state_sha256"]
 
 
-@pytest.mark.parametrize("trial", range(2))
-def test_sigkill_at_a_random_moment_then_resume_is_exact(reference, tmp_path, trial):
-    """SIGKILL lands anywhere, often inside a checkpoint write (one every 5 steps,
-    one step per call); the resumed run must still end on the reference state.
-    tests/unit/test_crash_consistency.py repeats this 10+ times at the I/O level."""
-    rng = random.Random(trial)
-    proc = _start(2, tmp_path, STEPS)
-    seen = 0
-    for line in proc.stdout:
-        seen += "written" in line
-        if seen >= 1 + trial:
-            break
-    import time
+# A whole-job kill (node failure) at random moments: launcher and every rank in
+# one SIGKILL, including inside checkpoint commits and background output writes
+# (one step per call; output every 2 steps, means every 4, checkpoints every 4).
+KILL_STEPS = 24
+KILL_CASE = [
+    *TINY, "--set", "time.steps_per_call=1", "--set", "output.every=2",
+    "--set", "output.average_every=4", "--set", "checkpoint.every=4",
+]  # fmt: skip
+CI_TRIALS, SLOW_TRIALS = 2, 20
 
-    time.sleep(rng.uniform(0.0, 0.5))
-    proc.kill()
-    proc.wait(timeout=60)
-    subprocess.run(["pkill", "-9", "-f", str(tmp_path)], check=False)
-    assert not any(
-        p.name.startswith("ckpt-") and not (p / "manifest.json").exists()
-        for p in (tmp_path / "ckpt").iterdir()
-    )
-    summary = _resume_to(1, tmp_path, STEPS)
-    assert summary["step"] == STEPS and summary["state_sha256"] == reference[0]
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    """The 2-rank kill case never killed: digest, store, and its count of log
+    lines (the anchors a kill is timed from)."""
+    path = tmp_path_factory.mktemp("uninterrupted")
+    proc = launch_session(
+        2, *KILL_CASE, "--steps", str(KILL_STEPS), "--output",
+        str(path / "out.zarr"), "--checkpoint-dir", str(path / "ckpt"),
+    )  # fmt: skip
+    output, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, output
+    anchors = sum(line.startswith("[") for line in output.splitlines())
+    return summary_of(output)["state_sha256"], path / "out.zarr", anchors
+
+
+def _next_segment(ckpt) -> list[str]:
+    """What a user does after a crash (no --until-step here): resume for the
+    remaining steps from the newest committed checkpoint, or, when the kill came
+    before the first one, start afresh over the partial store (--overwrite)."""
+    committed = ckpt.glob("ckpt-*")
+    steps = [int(p.name[5:]) for p in committed if (p / "manifest.json").is_file()]
+    if not steps:
+        return ["--overwrite", "--steps", str(KILL_STEPS)]
+    return ["--resume", "--steps", str(KILL_STEPS - max(steps))]
+
+
+def _landed_in(ckpt, store, since: int, before: set[str]) -> str:
+    """Where a kill landed, from what it left behind: a new checkpoint temporary
+    directory, or output chunks newer than the segment's start (``since``, ns)
+    for records beyond the committed time axis; else compute or start-up. A
+    lower bound: a write that had not yet created a file counts as elsewhere."""
+    if set(_temporaries(ckpt)) - before:
+        return "checkpoint write"
+    for axis in ("ssh", "ssh_mean"):
+        meta = store / ("step" + axis[3:]) / "zarr.json"
+        if not meta.is_file() or not (store / axis / "c").is_dir():
+            continue
+        committed = json.loads(meta.read_text())["shape"][0]
+        for record in (store / axis / "c").iterdir():
+            if int(record.name) >= committed and any(
+                f.stat().st_mtime_ns >= since for f in record.rglob("*") if f.is_file()
+            ):
+                return "output write"
+    return "elsewhere" if (store / "zarr.json").is_file() else "start-up"
+
+
+def _temporaries(ckpt) -> list[str]:
+    return [p.name for p in ckpt.glob(".tmp-ckpt-*")] if ckpt.is_dir() else []
+
+
+def _kill_at_random(args, ckpt, store, rng, anchors) -> tuple[str, bool]:
+    """Run one segment and SIGKILL its whole session a random time after a
+    random log line; returns the moment and where it landed, and whether the
+    segment had already ended by itself (then nothing was killed)."""
+    anchor, delay = rng.randrange(anchors + 1), rng.uniform(0.0, 1.5)
+    before, since = set(_temporaries(ckpt)), time.time_ns()
+    proc = launch_session(2, *args)
+    seen, last = 0, ""
+    while seen < anchor:
+        line = proc.stdout.readline()
+        if not line:  # the segment ended before the anchor
+            break
+        if line.startswith("["):
+            seen, last = seen + 1, line.strip()
+    time.sleep(delay)
+    killed = kill_session(proc)
+    proc.stdout.close()
+    assert not session_pids(proc.pid)
+    finished = killed == 0 and proc.returncode == 0
+    where = _landed_in(ckpt, store, since, before)
+    where = "nothing (it had ended)" if finished else where
+    return (
+        f"{' '.join(args[-3:])}: {killed} processes killed {delay:.2f} s after "
+        f"log line {anchor} ({last[:60]!r}), landed in {where}"
+    ), finished
+
+
+@pytest.mark.parametrize(
+    "trial",
+    [
+        *range(CI_TRIALS),
+        *(
+            pytest.param(t, marks=pytest.mark.slow)
+            for t in range(CI_TRIALS, CI_TRIALS + SLOW_TRIALS)
+        ),
+    ],
+)
+def test_whole_job_sigkill_at_random_moments_then_resume_is_exact(
+    uninterrupted, tmp_path, trial
+):
+    """A 2-rank job SIGKILLed whole (launcher and ranks, as on a node failure)
+    one or more times at random moments, then resumed to the end (on 2 ranks, or
+    on 1 for odd trials), ends on the uninterrupted run's state_sha256 with an
+    identical output store (no duplicate, no missing record) and no lock left.
+    tests/unit/test_crash_consistency.py kills inside the I/O code itself."""
+    digest, reference_path, anchors = uninterrupted
+    rng = random.Random(f"whole-job-kill-{trial}")
+    ckpt, store = tmp_path / "ckpt", tmp_path / "out.zarr"
+    common = [*KILL_CASE, "--output", str(store), "--checkpoint-dir", str(ckpt)]
+    kills = 1 if trial < CI_TRIALS else rng.choice([1, 1, 2, 3])
+    moments = []
+    for _ in range(kills):
+        args = [*common, *_next_segment(ckpt)]
+        moment, finished = _kill_at_random(args, ckpt, store, rng, anchors)
+        moments.append(moment)
+        print(f"trial {trial}: {moment}")
+        half = [p for p in ckpt.glob("ckpt-*") if not (p / "manifest.json").is_file()]
+        assert not half, (moments, half)  # a ckpt-* is always complete
+        if finished:
+            break
+    ranks = 1 + trial % 2
+    proc, summary = run_cli(ranks, *common, *_next_segment(ckpt), check=False)
+    context = f"trial {trial}, kills: {moments}; final run on {ranks} rank(s)"
+    assert proc.returncode == 0, f"{context}\n{proc.stdout}\n{proc.stderr}"
+    assert summary["step"] == KILL_STEPS, context
+    assert summary["state_sha256"] == digest, context
+    with xr.open_zarr(store) as got:
+        for axis in ("step", "step_mean"):
+            assert (np.diff(got[axis].values) > 0).all(), (context, axis)
+    assert_same_output(store, reference_path)
+    assert not (ckpt / ".lock").exists() and not Path(f"{store}.lock").exists()
 
 
 def test_primitive_equation_restart_on_another_rank_count_is_exact(tmp_path):

@@ -51,3 +51,22 @@ def test_another_hosts_lock_is_never_taken_over(tmp_path):
     assert json.loads((tmp_path / "l").read_text())["token"] == "theirs"
     FileLock(tmp_path / "l", "x").release()  # not ours: left in place
     assert (tmp_path / "l").exists()
+
+
+def test_a_kill_while_the_lock_is_being_written_never_blocks_the_next_run(tmp_path):
+    """A process SIGKILLed inside acquire, after the lock file's name could exist
+    but before its holder was written (here: inside json.dump), must not leave a
+    lock that names nobody and so can never be found stale."""
+    script = (
+        "import json, os, signal, sys\n"
+        "from neuralogcm_hpc.io.locks import FileLock\n"
+        "json.dump = lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)\n"
+        "FileLock(sys.argv[1], 'x').acquire()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "l")])
+    assert proc.returncode == -9
+    lock = FileLock(tmp_path / "l", "x")
+    lock.acquire()
+    assert json.loads((tmp_path / "l").read_text())["pid"] == os.getpid()
+    lock.release()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # debris swept

@@ -3,6 +3,7 @@
 import json
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -281,3 +282,31 @@ def test_existing_store_needs_overwrite_and_a_second_writer_is_refused(
         make_writer(path, context, mode="a")
     first.close()
     make_writer(path, context, mode="a").close()  # the lock went with the run
+
+
+def test_a_kill_while_overwrite_deletes_the_old_store_never_blocks_the_next(
+    tmp_path, context, monkeypatch
+):
+    """A run killed while --overwrite removes the old store (here: right after
+    the root zarr.json went) must leave a path that a new --overwrite accepts,
+    not a half-deleted store that no longer looks like ours."""
+    path = tmp_path / "o.zarr"
+    run(path, context, range(2), snapshot_every=1)
+
+    class Killed(BaseException):  # not caught by the writer, like SIGKILL
+        pass
+
+    def killed_mid_delete(target, *args, **kwargs):
+        (Path(target) / "zarr.json").unlink()
+        raise Killed
+
+    monkeypatch.setattr(
+        "neuralogcm_hpc.io.zarr_writer.shutil.rmtree", killed_mid_delete
+    )
+    with pytest.raises(Killed):
+        make_writer(path, context, overwrite=True, snapshot_every=1)
+    monkeypatch.undo()
+    Path(f"{path}.lock").unlink()  # the killed run's lock (stale: tested elsewhere)
+    run(path, context, range(3), overwrite=True, snapshot_every=1)
+    np.testing.assert_array_equal(xr.open_zarr(path).step.values, range(3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]  # debris swept
