@@ -135,6 +135,8 @@ class OutputWriter:
         error, counts = None, None
         if context.is_root:
             try:
+                # a new store may go into a new directory (runs/ on a fresh clone)
+                self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._lock.acquire()
                 counts = self._prepare(mode, resume_step, dict(attrs or {}))
             except Exception as exc:  # any failure must reach every rank, not hang

@@ -310,3 +310,11 @@ def test_a_kill_while_overwrite_deletes_the_old_store_never_blocks_the_next(
     run(path, context, range(3), overwrite=True, snapshot_every=1)
     np.testing.assert_array_equal(xr.open_zarr(path).step.values, range(3))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.zarr"]  # debris swept
+
+
+def test_a_new_store_in_a_new_directory_is_created(tmp_path, context):
+    # runs/ does not exist on a fresh clone: the store's directory is made
+    # before the lock file goes next to the store
+    path = tmp_path / "new" / "deeper" / "o.zarr"
+    run(path, context, range(2), snapshot_every=1)
+    assert xr.open_zarr(path).sizes["time"] == 2
