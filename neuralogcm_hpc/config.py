@@ -383,11 +383,11 @@ def load_file(path: str | Path) -> dict[str, Any]:
     import yaml
 
     try:
-        text = path.read_text()
         if path.suffix == ".toml":
-            values = tomllib.loads(text)
+            values = tomllib.loads(path.read_text())
         else:
-            values = yaml.safe_load(text)
+            with path.open() as handle:  # YAML's error marks then name the file
+                values = yaml.safe_load(handle)
     except (OSError, ValueError, yaml.YAMLError) as error:
         # one line: YAML errors span several (the mark and a caret under it)
         reason = " ".join(str(error).split())
