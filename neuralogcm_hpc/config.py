@@ -63,8 +63,9 @@ class TimeConfig:
     )
     integrator: str = setting(
         "rk3",
-        "time integrator (fb_ab3: forward-backward gravity waves + Adams-Bashforth 3, "
-        "one tendency and one exchange per step; shallow water only)",
+        "shallow-water time integrator (fb_ab3: forward-backward gravity waves + "
+        "Adams-Bashforth 3, one tendency and one exchange per step); primitive mode "
+        "has its own scheme and accepts only the default",
         choices=("euler", "heun", "ab2", "rk3", "rk4", "fb_ab3"),
     )
 
