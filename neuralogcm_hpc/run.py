@@ -55,7 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument(
         "--steps",
         type=int,
-        help="model steps to run in this segment (train: optimisation steps)",
+        help="model steps to run in this segment (with --until-*: at most this "
+        "many; train: optimisation steps)",
     )
     length.add_argument("--days", type=float, help="simulated days to run")
     target = parser.add_mutually_exclusive_group()

@@ -94,6 +94,12 @@ class Simulation:
             if left == 0:
                 self.log(f"step {start} reaches the target step {until}: nothing to do")
                 return self._result(state, start, 0.0, False)
+            if self.stepper is not None and steps % self.stepper.cadence:
+                raise ConfigError(
+                    f"the trained model corrects every {self.stepper.cadence} model "
+                    f"steps; from step {start}, the target step {until} and --steps "
+                    f"give {steps} steps, not a multiple of it"
+                )
         writer = self._make_writer(start, restored)
         if writer is not None:
             writer.update(start, self.model.fields(state))
