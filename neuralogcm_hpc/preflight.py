@@ -35,7 +35,10 @@ def _path_problem(config: Config) -> str | None:
         ("checkpoint.dir (--checkpoint-dir)", config.checkpoint.dir),
     ):
         if path:
-            problem = _directory_problem(Path(path))
+            try:
+                problem = _directory_problem(Path(path))
+            except OSError as error:  # e.g. a parent we may not list
+                problem = f"cannot be checked: {error.strerror or error}"
             if problem:
                 return f"{key} {path}: {problem}"
     return None
