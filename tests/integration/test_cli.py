@@ -207,21 +207,26 @@ def test_bad_files_and_values_are_refused_before_the_first_step(tmp_path, capsys
 
 
 def test_memory_estimate_names_a_rank_count_that_fits():
+    """The CLI's refusal; the arithmetic of the count: tests/unit/test_preflight.py.
+    MemAvailable moves on a shared machine, so the count is checked against the
+    budget the message states."""
     proc, _ = run_cli(
         1, *TINY, "--set", "grid.nx=2000000", "--set", "grid.ny=1000000", check=False
     )
+    assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
+    budget = float(last.split("only ")[1].split(" GiB")[0]) * 2**30
     ranks = int(last.split("run on at least ")[1].split()[0])
     from neuralogcm_hpc.config import Config
-    from neuralogcm_hpc.preflight import _mem_available, _ranks_that_fit, rank_bytes
+    from neuralogcm_hpc.preflight import rank_bytes
 
     config = Config().replace(**{"grid.nx": 2000000, "grid.ny": 1000000})
-    assert ranks == _ranks_that_fit(config, _mem_available())
-    assert min(
+    best = min(
         rank_bytes(config, px, ranks // px)
         for px in range(1, ranks + 1)
         if ranks % px == 0 and 2000000 % px == 0 and 1000000 % (ranks // px) == 0
-    ) <= _mem_available()
+    )
+    assert best <= budget + 0.05 * 2**30 < rank_bytes(config, 1, 1)
 
 
 def test_a_bad_path_stops_every_rank_with_exit_2(tmp_path):
