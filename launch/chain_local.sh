@@ -6,20 +6,20 @@
 #   e.g. launch/chain_local.sh --days 3650 --segment-steps 100000 \
 #            --checkpoint-dir ckpt -n 4 -- --case double_gyre --output out.zarr
 #
-# Each segment is `python -m neuralogcm_hpc.run simulate --resume --checkpoint-dir DIR
-# --steps N [run.py options]` (under launch/mpirun.sh when RANKS > 1); --resume is
-# left out while DIR holds no committed checkpoint (DIR/ckpt-*), so the first
-# segment starts fresh and an existing chain continues. After each segment the
-# model time is read from the run's `SUMMARY {json}` line (`simulated_days`: time of
-# the final state, step x dt, counted from the start of the simulation) and the loop
-# stops once it reaches TARGET. The last segment is shortened to land on TARGET
-# (to within one step) using the `step` count in the SUMMARY.
+# Every segment is the same command, `python -m neuralogcm_hpc.run simulate
+# --until-days TARGET --steps N --checkpoint-dir DIR [run.py options]` (under
+# launch/mpirun.sh when RANKS > 1): it resumes from the newest valid checkpoint in
+# DIR (starts fresh while there is none) and runs at most N steps toward the first
+# step at or after TARGET days. The loop stops when the segment's `SUMMARY {json}`
+# line says `target_reached`; a chain started again after it finished (or after a
+# crash) continues from where the checkpoints are, and does nothing when the target
+# was already reached: the script is idempotent.
 # The chain stops at the first failing segment with that segment's exit status, and
-# also when a segment does not advance the model time (nothing would change on a
+# also when a segment does not advance the model step (nothing would change on a
 # retry). Logs: LOG_DIR/segment-NNN.log (default DIR/logs).
 #
 # Environment: PYTHON (default .venv/bin/python of this checkout, else python3);
-#   DRY_RUN=1 (same as --dry-run: print the first segment's exact command, exit 0).
+#   DRY_RUN=1 (same as --dry-run: print the segments' exact command, exit 0).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(dirname "$here")
@@ -49,31 +49,26 @@ fi
   || die "--days needs a positive number, got '$target'"
 log_dir=${log_dir:-$ckpt/logs}
 
-segment_cmd() {  # the command of one segment of $1 steps
-  local steps=$1
-  shift
+segment_cmd() {  # the command of every segment
   if (( np > 1 )); then
     cmd=(env PYTHON="$python" "$here/mpirun.sh" -n "$np" --)
   else
     cmd=("$python" -m neuralogcm_hpc.run)
   fi
-  cmd+=(simulate)
-  compgen -G "$ckpt/ckpt-[0-9]*" >/dev/null && cmd+=(--resume)
-  cmd+=(--checkpoint-dir "$ckpt" --steps "$steps" "$@")
+  cmd+=(simulate --until-days "$target" --steps "$seg" --checkpoint-dir "$ckpt" "$@")
 }
 
+segment_cmd "$@"
 if [[ $dry == 1 ]]; then
-  segment_cmd "$seg" "${@}"
   printf '%q ' "${cmd[@]}"; echo
-  echo "# repeated until SUMMARY simulated_days >= $target (at most $max_segments segments)"
+  echo "# repeated until its SUMMARY says target_reached (at most $max_segments segments)"
   exit 0
 fi
 
 mkdir -p "$log_dir"
-done_days=0 steps=$seg
+before=-1
 for (( i = 1; i <= max_segments; i++ )); do
   log=$(printf '%s/segment-%03d.log' "$log_dir" "$i")
-  segment_cmd "$steps" "$@"
   echo "chain_local.sh: segment $i: ${cmd[*]}" >&2
   status=0
   "${cmd[@]}" > >(tee "$log") || status=$?
@@ -82,28 +77,16 @@ for (( i = 1; i <= max_segments; i++ )); do
     echo "chain_local.sh: segment $i failed with status $status; see $log" >&2
     exit "$status"
   fi
+  step=$("$python" "$here/summary.py" "$log" step)
   days=$("$python" "$here/summary.py" "$log" simulated_days)
-  step=$("$python" "$here/summary.py" "$log" step 2>/dev/null || echo "")
-  read -r finished stalled next <<<"$("$python" - "$done_days" "$days" "$target" "$seg" "$step" <<'PY'
-import math, sys
-before, now, target, seg = map(float, sys.argv[1:5])
-step = sys.argv[5]
-finished = now >= target * (1 - 1e-12)  # relative slack for step x dt rounding
-stalled = now <= before
-nxt = int(seg)
-if step and float(step) > 0 and not finished:
-    day_per_step = now / float(step)
-    nxt = max(1, min(nxt, math.ceil((target - now) / day_per_step - 1e-9)))
-print(int(finished), int(stalled), nxt)
-PY
-)"
-  echo "chain_local.sh: segment $i reached day $days of $target" >&2
-  (( finished )) && exit 0
-  if (( stalled )); then
-    echo "chain_local.sh: segment $i did not advance the model (day $days); stopping" >&2
+  reached=$("$python" "$here/summary.py" "$log" target_reached)
+  echo "chain_local.sh: segment $i reached step $step, day $days of $target" >&2
+  [[ $reached == True ]] && exit 0
+  if (( step <= before )); then
+    echo "chain_local.sh: segment $i did not advance the model (step $step); stopping" >&2
     exit 1
   fi
-  done_days=$days steps=$next
+  before=$step
 done
 echo "chain_local.sh: target not reached after $max_segments segments" >&2
 exit 1

@@ -2,17 +2,19 @@
 # launch/slurm_segment.sh - one segment of a self-resubmitting Slurm chain.
 #
 # Sourced by launch/slurm_cpu.sbatch and launch/slurm_gpu.sbatch (not run directly).
-# Runs `srun python -m mpi4py -m neuralogcm_hpc.run simulate --resume --checkpoint-dir
-# CHECKPOINT_DIR --steps SEGMENT_STEPS RUN_ARGS`; --resume is left out while
-# CHECKPOINT_DIR holds no committed checkpoint (ckpt-*), so the first job starts
-# fresh and each later job resumes from the newest checkpoint that verifies.
+# Runs `srun python -m mpi4py -m neuralogcm_hpc.run simulate --until-days TARGET_DAYS
+# --steps SEGMENT_STEPS --checkpoint-dir CHECKPOINT_DIR RUN_ARGS`: the same command in
+# every job. It resumes from the newest checkpoint that verifies (the first job,
+# finding none, starts fresh), runs at most SEGMENT_STEPS steps toward the target,
+# and does nothing (exit 0) once the target is reached, so a job resubmitted by hand
+# or by the chain after a crash or a finished run is harmless.
 # Final checkpoint: the batch scripts ask for `--signal=B:USR1@300`, so Slurm sends
 # SIGUSR1 to this shell 300 s before the time limit; it is forwarded to the srun
 # tasks (the model checkpoints and stops) and the chain goes on regardless of how the
 # step ended, from the newest checkpoint (set checkpoint.every so a segment that is
 # cut short still saves progress).
-# Resubmission: when the segment ends below TARGET_DAYS (read from the SUMMARY line's
-# simulated_days), or was stopped by the time-limit signal, the same batch script is
+# Resubmission: when the segment ends below the target (the SUMMARY line's
+# target_reached is not True), or was stopped by the time-limit signal, the same batch script is
 # submitted again with --dependency=afterany:<this job> (afterany, because a job that
 # hits its time limit does not count as "ok"). A failing segment stops the chain.
 #
@@ -40,9 +42,8 @@ job=${SLURM_JOB_ID:-DRYRUN}
 log_dir=${LOG_DIR:-$CHECKPOINT_DIR/logs}
 log=$log_dir/segment-$(printf %03d "$segment")-$job.log
 
-run=(-m mpi4py -m neuralogcm_hpc.run simulate)
-compgen -G "$CHECKPOINT_DIR/ckpt-[0-9]*" >/dev/null && run+=(--resume)
-run+=(--checkpoint-dir "$CHECKPOINT_DIR" --steps "$SEGMENT_STEPS")
+run=(-m mpi4py -m neuralogcm_hpc.run simulate --until-days "$TARGET_DAYS"
+     --steps "$SEGMENT_STEPS" --checkpoint-dir "$CHECKPOINT_DIR")
 # shellcheck disable=SC2206  # RUN_ARGS is deliberately word-split
 [[ -n ${RUN_ARGS:-} ]] && run+=(${RUN_ARGS})
 if [[ -n ${CONTAINER:-} ]]; then
@@ -58,7 +59,7 @@ resubmit=(sbatch --dependency="afterany:$job"
 
 if [[ ${DRY_RUN:-0} == 1 ]]; then
   printf '%q ' "${srun_cmd[@]}"; echo
-  echo "# if simulated_days < $TARGET_DAYS or stopped by SIGUSR1:"
+  echo "# unless its SUMMARY says target_reached (or if stopped by SIGUSR1):"
   printf '%q ' "${resubmit[@]}"; echo
   exit 0
 fi
@@ -79,10 +80,9 @@ if (( status != 0 && time_up == 0 )); then
   exit "$status"
 fi
 if (( time_up == 0 )); then
-  days=$("${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "$NEURALOGCM_HOME/launch/summary.py" "$log" simulated_days)
-  if "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" -c \
-      'import sys; sys.exit(0 if float(sys.argv[1]) >= float(sys.argv[2]) else 1)' "$days" "$TARGET_DAYS"; then
-    echo "slurm_segment.sh: target of $TARGET_DAYS days reached (day $days); chain done" >&2
+  summary() { "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "$NEURALOGCM_HOME/launch/summary.py" "$log" "$1"; }
+  if [[ $(summary target_reached) == True ]]; then
+    echo "slurm_segment.sh: target of $TARGET_DAYS days reached (day $(summary simulated_days)); chain done" >&2
     exit 0
   fi
 fi

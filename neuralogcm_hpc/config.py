@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import tomllib
 import typing
 from pathlib import Path
@@ -62,8 +63,9 @@ class TimeConfig:
     )
     integrator: str = setting(
         "rk3",
-        "time integrator (fb_ab3: forward-backward gravity waves + Adams-Bashforth 3, "
-        "one tendency and one exchange per step; shallow water only)",
+        "shallow-water time integrator (fb_ab3: forward-backward gravity waves + "
+        "Adams-Bashforth 3, one tendency and one exchange per step); primitive mode "
+        "has its own scheme and accepts only the default",
         choices=("euler", "heun", "ab2", "rk3", "rk4", "fb_ab3"),
     )
 
@@ -388,17 +390,76 @@ def load_file(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
-    text = path.read_text()
+    if path.suffix not in (".toml", ".yaml", ".yml"):
+        raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+    import yaml
+
     try:
         if path.suffix == ".toml":
-            return tomllib.loads(text)
-        if path.suffix in (".yaml", ".yml"):
-            import yaml
+            values = tomllib.loads(path.read_text())
+        else:
+            with path.open() as handle:  # YAML's error marks then name the file
+                values = yaml.safe_load(handle)
+    except (OSError, ValueError, yaml.YAMLError) as error:
+        # one line: YAML errors span several (the mark and a caret under it)
+        reason = " ".join(str(error).split())
+        raise ConfigError(f"cannot parse {path}: {reason}") from None
+    if values is None:  # an empty YAML file
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(
+            f"config file {path} must hold a mapping of settings (key: value), "
+            f"got a {type(values).__name__}"
+        )
+    return values
 
-            return yaml.safe_load(text) or {}
-    except (tomllib.TOMLDecodeError, ValueError) as error:
-        raise ConfigError(f"cannot parse {path}: {error}") from None
-    raise ConfigError(f"config file {path} must end in .toml, .yaml or .yml")
+
+def _at_least(low):
+    return (lambda v: v >= low), f">= {low}"
+
+
+def _above(low):
+    return (lambda v: v > low), f"> {low}"
+
+
+# Single-field ranges beyond finiteness; the cross-field checks are in validate.
+# Negative viscosity, diffusivity or drag would amplify the flow instead of damping
+# it; a zero or negative CFL limit or average period makes no schedule or guard.
+RANGES = {
+    "physics.viscosity physics.diffusivity physics.biharmonic physics.drag "
+    "physics.pe_vertical_viscosity physics.pe_vertical_diffusivity "
+    "physics.pe_convective_diffusivity physics.pe_shear_viscosity "
+    "physics.pe_bottom_drag physics.pe_tidal_speed physics.pe_restore_days "
+    "physics.pe_alpha physics.pe_beta grid.dz_surface output.average_every "
+    "train.steps train.curriculum_start train.curriculum_steps "
+    "train.warmup_steps train.learning_rate train.physics_learning_rate "
+    "train.weight_decay train.clip_norm train.volume_penalty "
+    "train.output_init_scale train.spinup seed": _at_least(0),
+    "physics.gravity physics.cfl_limit physics.ic_width physics.pe_thermocline "
+    "train.fine_viscosity_factor": _above(0),
+    "physics.pe_barotropic_substeps train.width train.depth train.cadence "
+    "train.batch train.rollout train.log_every train.validate_every "
+    "train.checkpoint_every train.check_every train.refine "
+    "train.trajectory_length": _at_least(1),
+    "train.remat_segment": _at_least(-1),
+    "train.final_lr_fraction": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
+}
+
+
+def _lookup(config, dotted: str):
+    for part in dotted.split("."):
+        config = getattr(config, part)
+    return config
+
+
+def _numbers(config, where: str = ""):
+    """(dotted key, value) of every float setting, in declaration order."""
+    for field in dataclasses.fields(config):
+        value, key = getattr(config, field.name), _dotted(where, field.name)
+        if dataclasses.is_dataclass(value):
+            yield from _numbers(value, key)
+        elif isinstance(value, float):
+            yield key, value
 
 
 def validate(config: Config) -> Config:
@@ -430,6 +491,19 @@ def validate(config: Config) -> Config:
     for ok, message in checks:
         if not ok:
             raise ConfigError(message)
+    for key, value in _numbers(config):
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+    for keys, (ok, bound) in RANGES.items():
+        for key in keys.split():
+            value = _lookup(config, key)
+            if not ok(value):
+                raise ConfigError(f"{key} must be {bound}, got {value!r}")
+    if config.physics.mode == "primitive" and t.integrator != "rk3":
+        raise ConfigError(
+            f"time.integrator = {t.integrator} is for shallow water only: primitive "
+            "mode has its own split-explicit scheme; leave time.integrator at rk3"
+        )
     d = config.decomposition
     if (d.px == 0) != (d.py == 0) or d.px < 0 or d.py < 0:
         raise ConfigError("set both decomposition.px and .py, or neither (0 = auto)")

@@ -11,6 +11,7 @@ import numpy as np
 
 from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.parallel.decomposition import Decomposition, DecompositionError
+from neuralogcm_hpc.precision import require_x64
 
 EARTH_RADIUS = 6.371e6  # m, mean radius (Williamson et al. 1992 use 6.37122e6)
 OMEGA = 7.292e-5  # s-1, Earth's rotation rate
@@ -157,6 +158,7 @@ def build_grid(
     computed from global indices, so a tile equals the same slice of a serial grid
     bit for bit (needed for rank-count invariance).
     """
+    require_x64(config.precision)  # never a silent float64 -> float32 downgrade
     g, dtype = config.grid, jnp.dtype(config.precision)
     h, d = g.halo, decomposition
     if (d.nx, d.ny) != (g.nx, g.ny):

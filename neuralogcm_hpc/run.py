@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -54,9 +55,26 @@ def build_parser() -> argparse.ArgumentParser:
     length.add_argument(
         "--steps",
         type=int,
-        help="model steps to run in this segment (train: optimisation steps)",
+        help="model steps to run in this segment (with --until-*: at most this "
+        "many; train: optimisation steps)",
     )
     length.add_argument("--days", type=float, help="simulated days to run")
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--until-step",
+        type=int,
+        metavar="N",
+        help="run until the model reaches absolute step N: resume from the newest "
+        "valid checkpoint in --checkpoint-dir if there is one (else start fresh); "
+        "with --steps, at most that many steps this segment; exit 0 with the "
+        "SUMMARY of the state reached when already there (idempotent job scripts)",
+    )
+    target.add_argument(
+        "--until-days",
+        type=float,
+        metavar="D",
+        help="as --until-step, for the first step at or after D simulated days",
+    )
     parser.add_argument("--output", metavar="PATH", help="output Zarr store")
     parser.add_argument("--checkpoint-dir", metavar="PATH", help="checkpoint directory")
     parser.add_argument(
@@ -69,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="let a fresh run replace an existing output store (without it the "
         "run is refused; --resume appends instead)",
+    )
+    parser.add_argument(
+        "--allow-config-change",
+        action="store_true",
+        help="let a resumed run change settings that change the solution (grid, "
+        "time step, integrator, physics, precision, seed, ...); without it such a "
+        "resume is refused, naming each difference",
     )
     parser.add_argument(
         "--params",
@@ -134,25 +159,65 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
 def _days_to_steps(days: float, dt: float) -> int:
     from neuralogcm_hpc.config import ConfigError
 
+    if not (math.isfinite(days) and days > 0):
+        raise ConfigError(f"--days must be a finite number > 0, got {days}")
     steps = days * 86400.0 / dt
-    if days < 0 or abs(steps - round(steps)) > 1e-9 * max(steps, 1):
+    if abs(steps - round(steps)) > 1e-9 * max(steps, 1):
         raise ConfigError(
             f"--days {days} is not a whole number of time steps of {dt} s; use --steps"
         )
     return round(steps)
 
 
+def target_step(args, config) -> int | None:
+    """The absolute step of --until-step / --until-days (None without either)."""
+    from neuralogcm_hpc.config import ConfigError
+
+    if args.until_step is None and args.until_days is None:
+        return None
+    if args.command != "simulate":
+        raise ConfigError("--until-step/--until-days are for simulate; train: --steps")
+    if args.days is not None:
+        raise ConfigError("--days runs a length, --until-* a target: pass one of them")
+    if not config.checkpoint.dir:
+        raise ConfigError(
+            "--until-step/--until-days resume from the newest checkpoint: pass "
+            "--checkpoint-dir (or set checkpoint.dir)"
+        )
+    if args.until_step is not None:
+        if args.until_step < 0:
+            raise ConfigError(f"--until-step must be >= 0, got {args.until_step}")
+        return args.until_step
+    days = args.until_days
+    if not (math.isfinite(days) and days >= 0):
+        raise ConfigError(f"--until-days must be a finite number >= 0, got {days}")
+    steps = days * 86400.0 / config.time.dt
+    # the first step at or after D days; the slack absorbs D x 86400 / dt rounding
+    return math.ceil(steps - 1e-9 * max(steps, 1))
+
+
 def simulate(
-    config, context, resume: bool, params: str | None = None, overwrite=False
+    config,
+    context,
+    resume: bool,
+    params: str | None = None,
+    *,
+    until: int | None = None,
+    steps: int | None = None,
+    allow_config_change: bool = False,
+    overwrite: bool = False,
 ) -> dict:
+    """Run the simulation; ``until`` = absolute target step (resumes when the
+    checkpoint directory holds a checkpoint), ``steps`` then caps the segment."""
     from neuralogcm_hpc.simulation import Simulation
 
     sim = Simulation(
         config,
         context,
-        resume=resume,
+        resume=resume or ("auto" if until is not None else False),
         log=_log(context),
         params_path=params,
+        allow_config_change=allow_config_change,
         overwrite=overwrite,
     )
     d = sim.model.decomposition
@@ -168,7 +233,7 @@ def simulate(
             f"{'on' if sim.params.corrector is not None else 'off'}, cadence "
             f"{sim.stepper.cadence}, {sim.stepper.coupling} coupling"
         )
-    result = sim.run(config.time.steps)
+    result = sim.run(config.time.steps if until is None else steps, until=until)
     return {
         "case": config.case,
         "mode": config.physics.mode,
@@ -184,6 +249,8 @@ def simulate(
         "output": config.output.path or None,
         "diagnostics": result.diagnostics,
         "trained_params": sim.trained,
+        "target_step": until,
+        "target_reached": None if until is None else result.step >= until,
     }
 
 
@@ -204,15 +271,24 @@ def main(argv: list[str] | None = None) -> int:
 
     context = get_context()
     try:
-        import jax
-
+        from neuralogcm_hpc import preflight
         from neuralogcm_hpc.config import ConfigError
+        from neuralogcm_hpc.precision import enable_x64
 
+        enable_x64()  # every precision: int64 step counter and guard keys
         config = resolve_config(args)
-        jax.config.update("jax_enable_x64", config.precision == "float64")
+        until = target_step(args, config)
+        preflight.check(config, context)
         if args.command == "simulate":
             summary = simulate(
-                config, context, args.resume, args.params, args.overwrite
+                config,
+                context,
+                args.resume,
+                args.params,
+                until=until,
+                steps=args.steps,
+                allow_config_change=args.allow_config_change,
+                overwrite=args.overwrite,
             )
         else:
             from neuralogcm_hpc.training.trainer import train_main
@@ -225,7 +301,12 @@ def main(argv: list[str] | None = None) -> int:
                     "--resume --checkpoint-dir"
                 )
             summary = train_main(
-                config, context, resume=args.resume, steps=args.steps, log=_log(context)
+                config,
+                context,
+                resume=args.resume,
+                steps=args.steps,
+                log=_log(context),
+                allow_config_change=args.allow_config_change,
             )
     except Exception as error:  # every rank reports, then the job ends non-zero
         return _fail(error, context)

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralogcm_hpc.config import Config, ConfigError, to_dict
+from neuralogcm_hpc.config_check import check_resume
 from neuralogcm_hpc.errors import collective_errors
 from neuralogcm_hpc.parallel.context import ParallelContext
 
@@ -43,6 +44,12 @@ class Simulation:
     per hybrid step) instead of the bare core. Steps still count model steps.
     Checkpoints record which trained parameters (manifest sha256) were used, and a
     resume must be given the same ones.
+
+    ``resume``: True = from the newest valid checkpoint (an error if none), False =
+    fresh (an error if the directory holds checkpoints), "auto" = resume when the
+    directory holds a committed checkpoint, else fresh (``--until-*``). A resume
+    whose solution-changing settings differ from the checkpoint's is refused
+    unless ``allow_config_change`` (neuralogcm_hpc/config_check.py).
     """
 
     def __init__(
@@ -50,15 +57,17 @@ class Simulation:
         config: Config,
         context: ParallelContext,
         *,
-        resume: bool = False,
+        resume: bool | str = False,
         log: Callable[[str], None] = print,
         params_path: str | None = None,
         overwrite: bool = False,
+        allow_config_change: bool = False,
     ):
         from neuralogcm_hpc.cases import build_model
 
         self.config, self.context, self.resume = config, context, resume
         self.overwrite = overwrite  # a fresh run may replace an existing store
+        self.allow_config_change = allow_config_change
         self.log = log if context.is_root else (lambda message: None)
         self.model = build_model(config, context)
         self.params = self.model.default_params()
@@ -73,12 +82,19 @@ class Simulation:
         self.checkpointer = self._make_checkpointer()
 
     # -- public ------------------------------------------------------------------
-    def run(self, steps: int) -> RunResult:
-        """Advance ``steps`` model steps from the start (or resumed) state."""
+    def run(self, steps: int | None, until: int | None = None) -> RunResult:
+        """Advance ``steps`` model steps from the start (or resumed) state; with
+        ``until``, up to absolute step ``until`` (at most ``steps`` if given).
+        A target already reached writes nothing and reports the state as found."""
         writer = None
         try:
             state, restored = self._start_state()
-            writer = self._make_writer(int(state.step), restored)
+            start = int(state.step)
+            steps = self._segment(start, steps, until)
+            if until is not None and start >= until:
+                self.log(f"step {start} reaches the target step {until}: nothing to do")
+                return self._result(state, start, 0.0, False)
+            writer = self._make_writer(start, restored)
             result = self._loop(state, writer, steps)
         except collective_errors():  # alike on every rank: flush what was written
             if writer is not None:
@@ -97,6 +113,21 @@ class Simulation:
             if self.checkpointer is not None:
                 self.checkpointer.release()
         return result
+
+    def _segment(self, start: int, steps: int | None, until: int | None) -> int:
+        """Steps of this segment: ``steps``, or up to the target step ``until``
+        (capped by ``steps``); whole hybrid steps with trained parameters."""
+        if until is None:
+            return steps
+        left = max(until - start, 0)
+        steps = left if steps is None else min(steps, left)
+        if self.stepper is not None and steps % self.stepper.cadence:
+            raise ConfigError(
+                f"the trained model corrects every {self.stepper.cadence} model "
+                f"steps; from step {start}, the target step {until} and --steps "
+                f"give {steps} steps, not a multiple of it"
+            )
+        return steps
 
     def _loop(self, state, writer, steps: int) -> RunResult:
         from neuralogcm_hpc.io.signals import GracefulStop
@@ -136,13 +167,15 @@ class Simulation:
             self._save(state, writer)
         finally:
             stop.uninstall()
-        wall = time.perf_counter() - t0
+        return self._result(state, start, time.perf_counter() - t0, stopped_early)
+
+    def _result(self, state, start: int, wall: float, stopped_early: bool):
         diagnostics = {
             k: float(v) for k, v in jax.jit(self.model.diagnostics)(state).items()
         }
         return RunResult(
-            step=step,
-            steps=step - start,
+            step=int(state.step),
+            steps=int(state.step) - start,
             wall_seconds=wall,
             state_sha256=state_checksum(
                 self.model.fields(state), self.model.decomposition, self.context
@@ -181,12 +214,22 @@ class Simulation:
                     "or set checkpoint.dir"
                 )
             return state, None
+        if self.resume == "auto":  # one rank's listing decides for all
+            found = self.context.is_root and bool(self.checkpointer.committed())
+            self.resume = self.context.bcast(found)
         # rank 0 locks and looks for old checkpoints, for all ranks
         self.checkpointer.claim(self.resume)
         if not self.resume:
             return state, None
         restored = self.checkpointer.load_latest(required=True)
         self._check_same_params(restored)
+        check_resume(
+            restored.metadata.get("config", {}),
+            to_dict(self.config),
+            str(restored.path),
+            allow=self.allow_config_change,
+            log=self.log,
+        )
         self.log(f"resuming from {restored.path} (step {restored.step})")
         return self._restore(state, restored), restored
 
@@ -211,6 +254,8 @@ class Simulation:
         fields = {n: jnp.asarray(restored.tiled[f"fields.{n}"]) for n in state.fields}
         state = self.model.with_fields(state, fields)
         memory_names = dict(_flat(state.memory, "memory"))
+        if not self._memory_stored(restored, memory_names):
+            memory_names = {}  # keep the cold-start memory
         # Tiled memory (e.g. the previous step's tendencies) comes back with its
         # halos refilled from the neighbours, as a step leaves them: the PE step
         # reads them in the halo, so zero halos would change the result after a
@@ -221,18 +266,38 @@ class Simulation:
             if n in restored.tiled
         }
         tiled = self.model.halo.tree(tiled)
-        memory = jax.tree_util.tree_unflatten(
-            jax.tree_util.tree_structure(state.memory),
-            [
-                tiled[n] if n in tiled else jnp.asarray(restored.replicated[n])
-                for n in memory_names
-            ],
-        )
+        memory = state.memory
+        if memory_names:
+            memory = jax.tree_util.tree_unflatten(
+                jax.tree_util.tree_structure(state.memory),
+                [
+                    tiled[n] if n in tiled else jnp.asarray(restored.replicated[n])
+                    for n in memory_names
+                ],
+            )
         return state.replace(
             memory=memory,
             step=jnp.asarray(restored.replicated["step"], jnp.int64),
             key=jnp.asarray(restored.replicated["key"]),
         )
+
+    def _memory_stored(self, restored, names) -> bool:
+        """Whether the checkpoint holds this integrator's memory. A checkpoint of
+        another integrator (a change --allow-config-change let through) has not:
+        the new one then starts its multistep history afresh, as a cold start."""
+        from neuralogcm_hpc.io.checkpoint import CheckpointError
+
+        missing = set(names) - {*restored.tiled, *restored.replicated}
+        if not missing:
+            return True
+        was = restored.metadata.get("config", {}).get("time", {}).get("integrator")
+        now = self.config.time.integrator
+        if was == now:
+            raise CheckpointError(
+                f"{restored.path} lacks the {now} memory {', '.join(sorted(missing))}"
+            )
+        self.log(f"{restored.path} holds {was} memory: {now} restarts its history")
+        return False
 
     def _save(self, state, writer) -> None:
         if self.checkpointer is None:

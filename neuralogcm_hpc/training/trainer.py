@@ -15,7 +15,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from neuralogcm_hpc.config import ConfigError
+from neuralogcm_hpc.config import ConfigError, to_dict
+from neuralogcm_hpc.config_check import TRAIN_FREE, check_resume
 from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.io.signals import GracefulStop
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
@@ -311,14 +312,16 @@ def build(config, context, data_dir: str | Path):
 
 
 def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = False,
-               steps: int | None = None, log=print) -> dict:
+               steps: int | None = None, log=print,
+               allow_config_change: bool = False) -> dict:
     """Train ``config`` (collective; every rank calls it) and return a summary.
 
     ``config.train.data``: data directory (generated there when empty);
     ``checkpoint_dir`` (else ``config.checkpoint.dir``): training checkpoints every
     ``train.checkpoint_every`` steps and at the end - also the trained-model path
     that ``load_trained`` / ``simulate`` read; ``resume``: continue from the newest
-    valid checkpoint there (bitwise the same as an uninterrupted run);
+    valid checkpoint there (bitwise the same as an uninterrupted run; its
+    config must match, see config_check.TRAIN_FREE, unless allow_config_change);
     ``steps``: optimisation steps (default ``train.steps``). Rank 0 logs progress.
     """
     t = config.train
@@ -347,8 +350,12 @@ def _train(config, context, trainer, state, ckpt, directory, resume, steps,
     if resume:
         if ckpt is None:
             raise ConfigError("--resume needs --checkpoint-dir or checkpoint.dir")
+        restored = ckpt.load_latest(required=True)
+        check_resume(restored.metadata.get("config", {}), to_dict(config),
+                     str(restored.path), allow=allow_config_change, free=TRAIN_FREE,
+                     log=log if context.is_root else (lambda *_: None))
         params, opt_state, step = checkpoints.restore(
-            ckpt.load_latest(required=True), trainer.params(state), state.opt_state)
+            restored, trainer.params(state), state.opt_state)
         spec = filter_spec(params, t.train_physics, t.train_corrector)
         state = TrainState(eqx.partition(params, spec)[0], opt_state, step)
     total = steps if steps is not None else t.steps

@@ -1,6 +1,7 @@
 """The command line contract: SUMMARY, rank invariance, clear errors on every rank."""
 
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -105,3 +106,136 @@ def test_help_documents_every_option():
         "train",
     ):
         assert option in proc.stdout
+
+
+# -- every documented choice runs (issue 12, item 1) ---------------------------
+# Primitive mode steps with its own split-explicit scheme: time.integrator is for
+# shallow water only, so primitive + any integrator but the default is refused
+# (test_bad_files_and_values_are_refused_before_the_first_step).
+PRIMITIVE = ["--case", "double_gyre", "--set", "grid.nz=3"]
+CHOICES = [
+    *[
+        pytest.param(
+            ["--set", f"precision={p}", "--set", f"time.integrator={i}"],
+            id=f"shallow_water-{i}-{p}",
+            # float64 runs of each integrator and of primitive mode are in the MPI
+            # and restart tests too; here they are in the slow set
+            marks=[pytest.mark.slow] if p == "float64" else [],
+        )
+        for i in ("euler", "heun", "ab2", "rk3", "rk4", "fb_ab3")
+        for p in ("float32", "float64")
+    ],
+    *[
+        pytest.param(
+            [*PRIMITIVE, "--set", f"precision={p}"],
+            id=f"primitive-{p}",
+            marks=[pytest.mark.slow] if p == "float64" else [],
+        )
+        for p in ("float32", "float64")
+    ],
+]
+
+
+@pytest.mark.parametrize("args", CHOICES)
+def test_every_documented_choice_runs_through_the_cli(args):
+    _, summary = run_cli(1, *TINY, *args, "--steps", "5")
+    assert summary["steps"] == 5 and f"precision={summary['precision']}" in args
+    assert all(v == v for v in summary["diagnostics"].values())  # no NaN
+
+
+def test_float32_on_1_2_4_ranks_is_bit_identical():
+    """As float64 (test_same_problem_on_1_2_4_ranks_is_bit_identical): fields and
+    grid in float32, exact order-independent global sums, no FMA contraction."""
+    f32 = ["--set", "precision=float32"]
+    digests = {
+        n: run_cli(n, *TINY, *f32, "--steps", "10")[1]["state_sha256"]
+        for n in (1, 2, 4)
+    }
+    assert len(set(digests.values())) == 1, digests
+
+
+# -- validation up front (issue 12, item 8) -----------------------------------
+def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
+    (tmp / "file").write_text("x")
+    (tmp / "bad.yaml").write_text("a: [1\n")
+    (tmp / "list.yaml").write_text("- 1\n- 2\n")
+    return [
+        (["--set", "output.average_every=-1"], "output.average_every must be >= 0"),
+        (["--set", "physics.cfl_limit=nan"], "physics.cfl_limit must be a finite"),
+        (["--set", "physics.cfl_limit=0"], "physics.cfl_limit must be > 0"),
+        (["--set", "physics.viscosity=-1"], "physics.viscosity must be >= 0"),
+        (["--set", "physics.drag=-1e-6"], "physics.drag must be >= 0"),
+        (["--set", "grid.dx=inf"], "grid.dx must be a finite number"),
+        (["--days", "nan"], "--days must be a finite number > 0, got nan"),
+        (["--days", "inf"], "--days must be a finite number > 0, got inf"),
+        (["--days", "-1"], "--days must be a finite number > 0, got -1.0"),
+        (["--config", str(tmp / "bad.yaml")], f"cannot parse {tmp / 'bad.yaml'}"),
+        (["--config", str(tmp / "list.yaml")], "must hold a mapping of settings"),
+        (["--output", str(tmp / "file")], "is an existing file, not a directory"),
+        (["--checkpoint-dir", str(tmp / "file")], "is an existing file"),
+        (["--checkpoint-dir", str(tmp / "file" / "ck")], "cannot be created"),
+        (
+            ["--set", "grid.nx=2000000", "--set", "grid.ny=1000000"],
+            "GiB per rank on 1 rank(s)",
+        ),
+        (
+            [*PRIMITIVE, "--set", "time.integrator=rk4"],
+            "time.integrator = rk4 is for shallow water only",
+        ),
+        (["--until-step", "5"], "--until-step/--until-days resume from the newest"),
+        (["--until-days", "-1", "--checkpoint-dir", str(tmp)], "--until-days must"),
+    ]
+
+
+def test_bad_files_and_values_are_refused_before_the_first_step(tmp_path, capsys):
+    """In-process (main() is the CLI; one interpreter for 18 cases); the exit on
+    every rank of a real launch: test_a_bad_path_stops_every_rank_with_exit_2."""
+    from neuralogcm_hpc.run import main
+
+    for args, message in bad_inputs(tmp_path):
+        status = main([*TINY, *args, "--steps", "5"] if "--days" not in args
+                      else [*TINY, *args])
+        out, err = capsys.readouterr()
+        lines = err.strip().splitlines()
+        assert status == 2, (args, err)
+        assert len(lines) == 1 and "Traceback" not in err, err
+        assert lines[0].startswith("neuralogcm_hpc: error: ConfigError: "), lines
+        assert message in lines[0], (message, lines[0])
+        assert "step " not in out and "SUMMARY" not in out, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "bad.yaml", "file", "list.yaml"
+    ]
+
+
+def test_memory_estimate_names_a_rank_count_that_fits():
+    """The CLI's refusal; the arithmetic of the count: tests/unit/test_preflight.py.
+    MemAvailable moves on a shared machine, so the count is checked against the
+    budget the message states."""
+    proc, _ = run_cli(
+        1, *TINY, "--set", "grid.nx=2000000", "--set", "grid.ny=1000000", check=False
+    )
+    assert proc.returncode == 2
+    last = proc.stderr.strip().splitlines()[-1]
+    budget = float(last.split("only ")[1].split(" GiB")[0]) * 2**30
+    ranks = int(last.split("run on at least ")[1].split()[0])
+    from neuralogcm_hpc.config import Config
+    from neuralogcm_hpc.preflight import rank_bytes
+
+    config = Config().replace(**{"grid.nx": 2000000, "grid.ny": 1000000})
+    best = min(
+        rank_bytes(config, px, ranks // px)
+        for px in range(1, ranks + 1)
+        if ranks % px == 0 and 2000000 % px == 0 and 1000000 % (ranks // px) == 0
+    )
+    assert best <= budget + 0.05 * 2**30 < rank_bytes(config, 1, 1)
+
+
+def test_a_bad_path_stops_every_rank_with_exit_2(tmp_path):
+    (tmp_path / "out.zarr").write_text("not a store")
+    proc, summary = run_cli(
+        2, *TINY, "--output", str(tmp_path / "out.zarr"), "--steps", "5", check=False
+    )
+    assert proc.returncode == 2 and summary is None, proc.stderr
+    errors = [x for x in proc.stderr.splitlines() if "is an existing file" in x]
+    assert sorted(x.split(":")[2].strip() for x in errors) == ["rank 0/2", "rank 1/2"]
+    assert "Traceback" not in proc.stderr

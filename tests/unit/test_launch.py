@@ -68,16 +68,16 @@ def test_chain_local_dry_run():
         env={"PYTHON": "py"},
     )
     first, note = out.stdout.splitlines()
-    # No checkpoint in ck yet: the first segment starts fresh, without --resume.
+    # Every segment is this one command: it resumes when ck holds a checkpoint.
     assert words(first) == ["env", "PYTHON=py", str(LAUNCH / "mpirun.sh"), "-n", "2",
-                            "--", "simulate", "--checkpoint-dir", "ck",
-                            "--steps", "100", "--case", "x"]
-    assert "simulated_days >= 30" in note
+                            "--", "simulate", "--until-days", "30", "--steps", "100",
+                            "--checkpoint-dir", "ck", "--case", "x"]
+    assert "target_reached" in note
 
 
 @pytest.mark.parametrize("kind", ["cpu", "gpu"])
 def test_slurm_dry_run(kind, tmp_path):
-    (tmp_path / "ckpt-000000001000").mkdir()  # a committed checkpoint: resume
+    (tmp_path / "ckpt-000000001000").mkdir()  # resumed or not: the same command
     env = {"DRY_RUN": "1", "TARGET_DAYS": "365", "SEGMENT_STEPS": "1000",
            "CHECKPOINT_DIR": str(tmp_path), "RUN_ARGS": "--case c --output o.zarr",
            "SLURM_JOB_ID": "4242", "CHAIN_SEGMENT": "3", "NEURALOGCM_HOME": str(ROOT),
@@ -85,10 +85,10 @@ def test_slurm_dry_run(kind, tmp_path):
     script = LAUNCH / f"slurm_{kind}.sbatch"
     srun, note, sbatch = run(["bash", script], env=env).stdout.splitlines()
     assert words(srun) == ["srun", "--kill-on-bad-exit=1", "py", "-m", "mpi4py", "-m",
-                           "neuralogcm_hpc.run", "simulate", "--resume",
-                           "--checkpoint-dir", str(tmp_path), "--steps", "1000",
+                           "neuralogcm_hpc.run", "simulate", "--until-days", "365",
+                           "--steps", "1000", "--checkpoint-dir", str(tmp_path),
                            "--case", "c", "--output", "o.zarr"]
-    assert "SIGUSR1" in note
+    assert "SIGUSR1" in note and "target_reached" in note
     assert words(sbatch) == ["sbatch", "--dependency=afterany:4242",
                              "--export=ALL,CHAIN_SEGMENT=4", str(script)]
     text = script.read_text()
@@ -126,11 +126,12 @@ def test_apptainer_dry_run():
 
 
 # -- the chain logic against a stub model -------------------------------------
-# The stub stands in for `python -m neuralogcm_hpc.run` and keeps the CLI contract:
-# --resume continues from the step saved in --checkpoint-dir (fresh when none),
-# --steps N advances N steps of 0.25 day, SUMMARY reports the total model time.
+# The stub stands in for `python -m neuralogcm_hpc.run` and keeps the CLI contract
+# of --until-days D --steps N: continue from the step saved in --checkpoint-dir
+# (fresh when none), advance at most N steps of 0.25 day toward the first step at
+# or after D days, nothing when there; SUMMARY reports the step reached.
 STUB = r'''#!{python}
-import json, os, sys
+import json, math, os, sys
 args = sys.argv[1:]
 if args[:2] == ["-m", "mpi4py"]:
     args = args[2:]
@@ -139,19 +140,21 @@ if args[:2] != ["-m", "neuralogcm_hpc.run"]:
 args = args[2:]
 ckpt = args[args.index("--checkpoint-dir") + 1]
 steps = int(args[args.index("--steps") + 1])
+target = math.ceil(float(args[args.index("--until-days") + 1]) / 0.25)
 with open(os.path.join(os.path.dirname(ckpt), "calls.txt"), "a") as f:
     f.write(" ".join(args) + "\n")
 state = os.path.join(ckpt, "step.json")
 step = json.load(open(state))["step"] if os.path.exists(state) else 0
 if os.environ.get("STUB_FAIL_AT") == str(step):
     print("stub: NaN in ssh", file=sys.stderr); sys.exit(3)
-if os.environ.get("STUB_STALL") != "1":
-    step += steps
-assert ("--resume" in args) == os.path.exists(state), "resume iff checkpointed"
+taken = 0 if os.environ.get("STUB_STALL") == "1" else min(steps, target - step)
+step += max(taken, 0)
+assert "--resume" not in args, "--until-days resumes by itself"
 os.makedirs(os.path.join(ckpt, "ckpt-%012d" % step), exist_ok=True)
 json.dump({{"step": step}}, open(state, "w"))
-print("SUMMARY " + json.dumps({{"steps": steps, "step": step,
-                               "simulated_days": step * 0.25}}))
+print("SUMMARY " + json.dumps({{"steps": max(taken, 0), "step": step,
+                               "simulated_days": step * 0.25, "target_step": target,
+                               "target_reached": step >= target}}))
 '''
 
 
@@ -175,11 +178,20 @@ def test_chain_local_runs_segments_to_the_target(tmp_path, stub_python):
     out = chain(tmp_path, stub_python)
     assert out.returncode == 0, out.stderr
     calls = (tmp_path / "calls.txt").read_text().splitlines()
-    # 10 days = 40 steps of 0.25 day: 16 + 16 + 8, the last segment shortened.
-    assert [words(c)[words(c).index("--steps") + 1] for c in calls] == ["16", "16", "8"]
-    assert ["--resume" in c for c in calls] == [False, True, True]
+    # 10 days = 40 steps of 0.25 day: 16 + 16 + 8, the model stops at the target.
+    assert len(calls) == 3 and len(set(calls)) == 1  # one command, repeated
     assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
-    assert len(list((tmp_path / "ck" / "logs").glob("segment-*.log"))) == 3
+    logs = sorted((tmp_path / "ck" / "logs").glob("segment-*.log"))
+    assert [json.loads(p.read_text()[8:])["steps"] for p in logs] == [16, 16, 8]
+
+
+def test_chain_local_run_again_after_the_target_does_nothing(tmp_path, stub_python):
+    assert chain(tmp_path, stub_python).returncode == 0
+    out = chain(tmp_path, stub_python)  # the same job script, resubmitted
+    assert out.returncode == 0, out.stderr
+    assert len((tmp_path / "calls.txt").read_text().splitlines()) == 4
+    assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
+    assert "segment 1 reached step 40" in out.stderr
 
 
 def test_chain_local_stops_at_a_failing_segment(tmp_path, stub_python):
@@ -211,11 +223,15 @@ def test_slurm_segment_resubmits_until_target(tmp_path, stub_python):
     # The fake srun drops its --kill-on-bad-exit option and runs the rank command.
     env = slurm_env(tmp_path, stub_python, 'shift; exec "$@"')
     script = LAUNCH / "slurm_cpu.sbatch"
-    for _ in range(3):  # 16 + 16 + 16 steps: the third job passes 40 steps
+    for _ in range(3):  # 16 + 16 + 8 steps: the third job reaches step 40
         run(["bash", script], env=env)
     lines = (tmp_path / "sbatch.txt").read_text().splitlines()
     expected = f"--dependency=afterany:100 --export=ALL,CHAIN_SEGMENT=2 {script}"
     assert lines == [expected] * 2
+    # resubmitted by hand after the chain finished: no step, no further job
+    run(["bash", script], env=env)
+    assert (tmp_path / "sbatch.txt").read_text().splitlines() == lines
+    assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
 
 
 def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):

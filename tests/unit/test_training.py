@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from neuralogcm_hpc.cases import build_model, case_config
+from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.model import HybridModel, filter_spec
 from neuralogcm_hpc.training import data as D
 from neuralogcm_hpc.training.checkpoints import load_trained
@@ -170,6 +171,10 @@ def test_resumed_training_equals_uninterrupted_bitwise(context, twin_data, tmp_p
     assert resumed["steps"] == whole["steps"] == 4
     assert resumed["params_sha256"] == whole["params_sha256"]
     assert resumed["loss"] == whole["loss"]
+    # another network or learning rate would not continue this optimisation
+    with pytest.raises(ConfigError, match=r"train.learning_rate: checkpoint 0.001"):
+        train_main(config.replace(**{"train.learning_rate": 0.01}), context,
+                   checkpoint_dir=str(tmp_path / "b"), resume=True)
     # simulate's path: the trained model comes back from the checkpoint directory
     model = build_model(config, context)
     hybrid, params = load_trained(tmp_path / "a", model, context)
