@@ -338,14 +338,14 @@ def train_main(config, context, *, checkpoint_dir: str = "", resume: bool = Fals
         ckpt.claim(resume)
     try:
         return _train(config, context, trainer, state, ckpt, directory, resume,
-                      steps, log)
+                      steps, log, allow_config_change)
     finally:
         if ckpt is not None:
             ckpt.release()
 
 
 def _train(config, context, trainer, state, ckpt, directory, resume, steps,
-           log) -> dict:
+           log, allow_config_change: bool) -> dict:
     t = config.train
     if resume:
         if ckpt is None:
