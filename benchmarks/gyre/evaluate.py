@@ -165,7 +165,9 @@ def main(argv=None) -> int:
     out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
     figure(out.with_suffix(".png"), truth, stats, results)
     out.with_suffix(".md").write_text(table(report))
-    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+    log(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}; "
+        f"error-vs-cost plot: python benchmarks/gyre/pareto.py "
+        f"{out.with_suffix('.json')}")
     return 0
 
 
@@ -235,6 +237,7 @@ def figure(path: Path, truth: dict, stats: dict, results: dict) -> None:
             pareto.annotate(name, (r["wall_s_per_year"], r["mean_ssh_rmse_rel"]),
                             fontsize=6)
     pareto.set_xscale("log")
+    pareto.set_yscale("log")
     pareto.set_xlabel("wall-s per simulated year")
     pareto.set_ylabel("time-mean ssh RMSE / std")
     pareto.set_title("error vs cost")
