@@ -118,13 +118,14 @@ def resolve_config(args):
         to_dict,
         validate,
     )
+    from neuralogcm_hpc.config_check import flatten
 
     explicit: set[str] = set()  # dotted keys the user set (file, --set, flags)
     if args.config:
         file_values = load_file(args.config)
         base = case_config(file_values.get("case", DEFAULT_CASE))
         config = from_dict(_merge(to_dict(base), file_values))
-        explicit |= set(_flatten(file_values))
+        explicit |= set(flatten(file_values))
     else:
         config = case_config(args.case or DEFAULT_CASE)
     overrides = parse_overrides(args.overrides)
@@ -143,17 +144,6 @@ def resolve_config(args):
     if args.days is not None:  # the case may have derived time.dt
         flags["time.steps"] = _days_to_steps(args.days, config.time.dt)
     return validate(config.replace(**flags))
-
-
-def _flatten(tree: dict, prefix: str = "") -> dict:
-    """Nested dict -> {"a.b": value}."""
-    out = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            out.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def _days_to_steps(days: float, dt: float) -> int:
