@@ -190,8 +190,8 @@ def plot_eke(ds: xr.Dataset, out: Path) -> list[str]:
     u = to_centres(ds, "u", bool(grid.get("periodic_x", True)))
     v = to_centres(ds, "v", bool(grid.get("periodic_y", False)))
     tdim = ds["ssh"].dims[0]
-    if "z" in u.dims:
-        u, v = u.isel(z=0), v.isel(z=0)
+    levels = {d: 0 for d in u.dims if d not in ds["ssh"].dims}  # the top level
+    u, v = u.isel(levels), v.isel(levels)
     eke = 0.5 * (u.var(tdim) + v.var(tdim))
     days = ds[tdim].values / DAY
     titles = [f"EKE (m2 s-2), days {days[0]:.0f}-{days[-1]:.0f}", "time-mean ssh (m)"]
