@@ -48,15 +48,6 @@ def physics(nx: int, sets: dict | None = None) -> HybridModel:
     return HybridModel(build_model(with_derived(config, set(sets or {}))))
 
 
-def validation_score(stats: dict, truth: dict, run: dict, truth_run: dict) -> float:
-    """Model selection score (validation year): time-mean ssh error relative to
-    its std plus the relative EKE error."""
-    c = online.compare(stats, truth, run, truth_run)
-    if not c["finite"]:
-        return float("inf")
-    return c["mean_ssh_rmse_rel"] + abs(c["eke_ratio"] - 1.0)
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,8 +67,8 @@ def main(argv=None) -> int:
     n = len(truth_run["ssh"]) if not a.years else round(a.years * 365)
     truth_run = {k: x[:n] for k, x in truth_run.items()}
     dx = 2000e3 / a.nx
-    truth = online.statistics(truth_run, dx)
-    val_truth = online.statistics(val_run, dx)
+    val = {k: x[1:] for k, x in val_run.items()}  # the days a free run predicts
+    val_stats = online.statistics(val, dx)
     first = {k: x[0] for k, x in truth_run.items()}
     runners, notes = {}, {}
 
@@ -95,10 +86,9 @@ def main(argv=None) -> int:
                                online.DAY, a.nx)
         run, _ = online.free_run(r, {k: x[0] for k, x in val_run.items()},
                                  len(val_run["ssh"]) - 1)
-        val = {k: x[1:] for k, x in val_run.items()}
-        scores[factor] = validation_score(online.statistics(run, dx), val_truth
-                                          if len(val["ssh"]) == len(val_run["ssh"])
-                                          else online.statistics(val, dx), run, val)
+        stats = online.statistics(run, dx) if np.isfinite(run["ssh"]).all() else {}
+        scores[factor] = online.selection_score(
+            online.compare(stats, val_stats, run, val))
         log(f"scan nu4 x {factor}: validation score {scores[factor]:.3f}")
         if factor == min(scores, key=scores.get):
             runners["physics_best_scan"] = r

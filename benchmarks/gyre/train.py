@@ -81,10 +81,8 @@ def select(a, variant: str, directory: Path, log) -> dict:
                                     online.DAY, a.nx)
         run, _ = online.free_run(runner, {n: x[0] for n, x in val.items()},
                                  len(val["ssh"]) - 1)
-        c = online.compare(online.statistics(run, dx), truth_stats, run, truth) if (
-            np.isfinite(run["ssh"]).all()) else {"finite": False}
-        score = (c["mean_ssh_rmse_rel"] + abs(c["eke_ratio"] - 1.0)
-                 if c["finite"] else float("inf"))
+        stats = online.statistics(run, dx) if np.isfinite(run["ssh"]).all() else {}
+        score = online.selection_score(online.compare(stats, truth_stats, run, truth))
         scores[ckpt.name] = score
         log(f"{variant} {ckpt.name}: validation-year score {score:.3f}")
     best = min(scores, key=scores.get)

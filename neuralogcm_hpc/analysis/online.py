@@ -134,6 +134,14 @@ def compare(model: dict, truth: dict, run: dict, truth_run: dict,
     return out
 
 
+def selection_score(scores: dict) -> float:
+    """Model-selection score of ``compare``'s result (validation data only):
+    time-mean ssh error relative to its std plus the relative EKE error."""
+    if not scores["finite"]:
+        return float("inf")
+    return scores["mean_ssh_rmse_rel"] + abs(scores["eke_ratio"] - 1.0)
+
+
 def short_range(runner: Runner, truth_run: dict, starts: list[int],
                 leads: list[int]) -> dict:
     """RMSE (per field, averaged over start dates) at each lead (snapshots)."""
