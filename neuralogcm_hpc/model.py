@@ -6,6 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from neuralogcm_hpc import solver
 from neuralogcm_hpc.neural.corrector import ConvCorrector, Normaliser, trainable_filter
 from neuralogcm_hpc.neural.staggering import CGridAdapter
 from neuralogcm_hpc.parallel.halo import interior, with_halo
@@ -61,12 +62,7 @@ class HybridModel:
         h = self.halo.width
         three_d = model.grid.nz > 1 and "temp" in self.names
         self.mask = model.grid.mask_c
-        self.out_masks = {}
-        for name in self.names:
-            kind = {"u": "u", "v": "v"}.get(name, "c")
-            mask = getattr(model.grid, f"mask3_{kind}" if three_d and name != "ssh"
-                           else f"mask_{kind}")
-            self.out_masks[name] = interior(mask, h)
+        self.out_masks = {n: interior(m, h) for n, m in model.masks().items()}
         # the network works at cell centres; the adapter maps to the C-grid
         self.adapter = CGridAdapter(model.grid, self.halo, self.names, three_d)
         # Static geography the network may need: Coriolis and resting depth.
@@ -149,9 +145,7 @@ class HybridModel:
 
     def advance(self, state, params: HybridParams, n_steps: int):
         """``n_steps`` hybrid steps with lax.scan."""
-        return jax.lax.scan(
-            lambda s, _: (self.step(s, params), None), state, None, length=n_steps
-        )[0]
+        return solver.rollout(lambda s: self.step(s, params), state, n_steps)
 
 
 def filter_spec(params: HybridParams, physics: bool, corrector: bool):

@@ -314,10 +314,8 @@ def _fail(error: BaseException, context) -> int:
     if not collective:
         traceback.print_exc(file=sys.stderr)
     print(f"neuralogcm_hpc: error: {where}{reason}", file=sys.stderr, flush=True)
-    if context.size > 1 and not collective:
-        from mpi4py import MPI
-
-        MPI.COMM_WORLD.Abort(1)
+    if not collective:
+        context.abort(1)
     return 2 if collective else 1
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from neuralogcm_hpc.config import Config, ConfigError, to_dict
 from neuralogcm_hpc.config_check import check_resume
 from neuralogcm_hpc.errors import collective_errors
+from neuralogcm_hpc.io import pytree
 from neuralogcm_hpc.parallel.context import ParallelContext
 
 
@@ -73,7 +74,7 @@ class Simulation:
         self.params = self.model.default_params()
         self.stepper, self.trained = None, None  # hybrid model, its source
         if params_path:
-            from neuralogcm_hpc.training.checkpoints import open_trained
+            from neuralogcm_hpc.trained import open_trained
 
             trained = open_trained(params_path, self.model, context)
             self.stepper, self.params = trained.hybrid, trained.params
@@ -242,7 +243,7 @@ class Simulation:
             f"fields.{n}": np.asarray(v) for n, v in self.model.fields(state).items()
         }
         replicated = {}
-        for name, value in _flat(state.memory, "memory"):
+        for name, value in pytree.named_leaves("memory", state.memory, "path"):
             if np.ndim(value) >= 2:
                 tiled[name] = np.asarray(g.interior(value))
             else:
@@ -253,28 +254,21 @@ class Simulation:
         g = self.model.grid
         fields = {n: jnp.asarray(restored.tiled[f"fields.{n}"]) for n in state.fields}
         state = self.model.with_fields(state, fields)
-        memory_names = dict(_flat(state.memory, "memory"))
-        if not self._memory_stored(restored, memory_names):
-            memory_names = {}  # keep the cold-start memory
-        # Tiled memory (e.g. the previous step's tendencies) comes back with its
-        # halos refilled from the neighbours, as a step leaves them: the PE step
-        # reads them in the halo, so zero halos would change the result after a
-        # restart on another rank count.
-        tiled = {
-            n: g.pad(jnp.asarray(restored.tiled[n]))
-            for n in memory_names
-            if n in restored.tiled
-        }
-        tiled = self.model.halo.tree(tiled)
+        memory_names = dict(pytree.named_leaves("memory", state.memory, "path"))
         memory = state.memory
-        if memory_names:
-            memory = jax.tree_util.tree_unflatten(
-                jax.tree_util.tree_structure(state.memory),
-                [
-                    tiled[n] if n in tiled else jnp.asarray(restored.replicated[n])
-                    for n in memory_names
-                ],
-            )
+        if self._memory_stored(restored, memory_names):
+            # Tiled memory (e.g. the previous step's tendencies) comes back with
+            # its halos refilled from the neighbours, as a step leaves them: the
+            # PE step reads them in the halo, so zero halos would change the
+            # result after a restart on another rank count.
+            tiled = {
+                n: g.pad(jnp.asarray(restored.tiled[n]))
+                for n in memory_names
+                if n in restored.tiled
+            }
+            tiled = self.model.halo.tree(tiled)
+            arrays = {n: tiled.get(n, restored.replicated.get(n)) for n in memory_names}
+            memory = pytree.tree_from_arrays("memory", state.memory, arrays, "path")
         return state.replace(
             memory=memory,
             step=jnp.asarray(restored.replicated["step"], jnp.int64),
@@ -412,13 +406,6 @@ def _check_cadence(config: Config, cadence: int) -> None:
 def _with_prefix(arrays: dict, prefix: str) -> dict:
     """The entries named ``prefix...``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}
-
-
-def _flat(tree, prefix: str):
-    """(dotted name, leaf) pairs of a pytree, in leaf order."""
-    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
-        keys = [str(getattr(k, "key", getattr(k, "idx", k))) for k in path]
-        yield ".".join([prefix, *keys]), leaf
 
 
 def _chunk(step: int, end: int, per_call: int, events: list[int]) -> int:

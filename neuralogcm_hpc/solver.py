@@ -1,6 +1,8 @@
 """Time integrators as factories of pure step functions, and scan-based rollouts.
 
-An integrator advances a dict of halo-padded fields by ``dt`` given
+An integrator's ``make`` returns ``step(fields, memory, n) -> (fields, memory)``
+(``n``: steps taken before, which multistep schemes start up from; the others
+ignore it). It advances a dict of halo-padded fields by ``dt`` given
 ``tendency(fields) -> dict`` (inputs with halos filled, outputs with zero halo)
 and ``exchange(fields) -> fields`` (fills every halo in ONE packed message per
 neighbour, e.g. ``Halo.tree``). Input fields arrive with halos filled and leave
@@ -29,7 +31,6 @@ import jax.numpy as jnp
 Fields = dict[str, jax.Array]
 Tendency = Callable[[Fields], Fields]
 Exchange = Callable[[Fields], Fields]
-StepFn = Callable[[Fields, dict], tuple[Fields, dict]]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +59,7 @@ def _explicit_rk(a: list[list[float]], b: list[float]):
     """A Butcher-tableau Runge-Kutta step (explicit, lower-triangular ``a``)."""
 
     def make(tendency, exchange, dt):
-        def step(y, memory):
+        def step(y, memory, n=0):
             ks = [tendency(y)]
             for row in a:
                 stage = exchange(_axpy(y, _terms(dt, row, ks)))
@@ -78,7 +79,7 @@ def _terms(dt, coefficients, ks):
 def _ssp_rk3(tendency, exchange, dt):
     """Shu-Osher SSP-RK3: strong-stability preserving, CFL-efficient, order 3."""
 
-    def step(y, memory):
+    def step(y, memory, n=0):
         y1 = exchange(_axpy(y, [(dt, tendency(y))]))
         y2 = _axpy(y1, [(dt, tendency(y1))])
         y2 = exchange({n: 0.75 * y[n] + 0.25 * y2[n] for n in y})
@@ -89,7 +90,7 @@ def _ssp_rk3(tendency, exchange, dt):
 
 
 def _ab2(tendency, exchange, dt):
-    def step(y, memory):
+    def step(y, memory, n=0):
         k = tendency(y)
         started = memory["started"]
         # first step: Euler (previous = current tendency makes 1.5 k - 0.5 k = k)
@@ -243,13 +244,19 @@ def get_integrator(name: str) -> Integrator:
     return known[name]
 
 
-def substepped(step: StepFn, substeps: int) -> StepFn:
-    """``substeps`` physics steps (each of dt / substeps) as one model step."""
+def substepped(step: Callable, substeps: int) -> Callable:
+    """``substeps`` physics steps (each of dt / substeps) as one model step.
+
+    ``step(y, memory, n) -> (y, memory)``, ``n`` the physics steps taken
+    before (multistep schemes start up from it); the result has the same
+    signature, ``n`` then being the count before the first sub-step."""
     if substeps == 1:
         return step
 
-    def model_step(y, memory):
-        return jax.lax.fori_loop(0, substeps, lambda _, c: step(*c), (y, memory))
+    def model_step(y, memory, first):
+        return jax.lax.fori_loop(
+            0, substeps, lambda i, c: step(*c, first + i), (y, memory)
+        )
 
     return model_step
 
@@ -272,17 +279,34 @@ def trajectory(step: Callable, state, n_outer: int, inner: int, observe: Callabl
     return jax.lax.scan(body, state, None, length=n_outer)
 
 
-def checkpointed_rollout(step: Callable, state, n_steps: int, segment: int):
-    """``rollout`` whose reverse-mode memory is O(n_steps/segment + segment) states.
+def checkpointed_scan(body: Callable, carry, xs=None, length=None, segment=0):
+    """The final carry of ``lax.scan(body, carry, xs, length)``; with ``segment``
+    > 0 its reverse-mode memory is O(n / segment + segment) carries, not O(n).
 
-    The outer scan stores only each segment's starting state; each segment is a
-    ``jax.checkpoint``-ed inner scan recomputed during the backward pass.
-    ``n_steps`` must be a multiple of ``segment``.
+    The outer scan stores only each segment's starting carry; each segment is a
+    ``jax.checkpoint``-ed inner scan recomputed during the backward pass. The
+    number of steps must be a multiple of ``segment``.
     """
-    if n_steps % segment:
-        raise ValueError(f"n_steps={n_steps} is not a multiple of segment={segment}")
-    inner = jax.checkpoint(lambda s: rollout(step, s, segment))
-    state, _ = jax.lax.scan(
-        lambda s, _: (inner(s), None), state, None, length=n_steps // segment
+    n = length if xs is None else jax.tree.leaves(xs)[0].shape[0]
+    if not segment or segment >= n:
+        return jax.lax.scan(body, carry, xs, length=n)[0]
+    if n % segment:
+        raise ValueError(
+            f"{n} steps are not a multiple of the checkpoint segment {segment}"
+        )
+    if xs is None:
+        inner = jax.checkpoint(lambda c: jax.lax.scan(body, c, None, segment)[0])
+        return jax.lax.scan(lambda c, _: (inner(c), None), carry, None, n // segment)[0]
+    chunks = jax.tree.map(
+        lambda t: t.reshape((n // segment, segment) + t.shape[1:]), xs
     )
-    return state
+    inner = jax.checkpoint(lambda c, ts: jax.lax.scan(body, c, ts)[0])
+    return jax.lax.scan(lambda c, ts: (inner(c, ts), None), carry, chunks)[0]
+
+
+def checkpointed_rollout(step: Callable, state, n_steps: int, segment: int):
+    """``rollout`` with ``checkpointed_scan``'s memory: O(n_steps / segment +
+    segment) states in reverse mode; ``n_steps`` a multiple of ``segment``."""
+    return checkpointed_scan(
+        lambda s, _: (step(s), None), state, length=n_steps, segment=segment
+    )

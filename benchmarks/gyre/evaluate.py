@@ -100,7 +100,7 @@ def main(argv=None) -> int:
         h = physics(nx)
         runners[name] = online.make_runner(
             name, h, HybridParams(h.model.default_params(), None), online.DAY, a.nx)
-    from neuralogcm_hpc.training.checkpoints import open_trained
+    from neuralogcm_hpc.trained import open_trained
 
     for variant in VARIANTS:
         path = Path(a.trained) / variant / "selected"  # chosen by train.py

@@ -24,7 +24,7 @@ jax.config.update("jax_enable_x64", True)
 from neuralogcm_hpc.analysis import metrics, online  # noqa: E402
 from neuralogcm_hpc.cases import build_model, case_config, with_derived  # noqa: E402
 from neuralogcm_hpc.parallel.context import get_context  # noqa: E402
-from neuralogcm_hpc.training.checkpoints import open_trained  # noqa: E402
+from neuralogcm_hpc.trained import open_trained  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -32,7 +32,7 @@ from neuralogcm_hpc.analysis import online  # noqa: E402
 from neuralogcm_hpc.cases import build_model, case_config, with_derived  # noqa: E402
 from neuralogcm_hpc.config import validate  # noqa: E402
 from neuralogcm_hpc.parallel.context import get_context  # noqa: E402
-from neuralogcm_hpc.training.checkpoints import open_trained  # noqa: E402
+from neuralogcm_hpc.trained import open_trained  # noqa: E402
 from neuralogcm_hpc.training.trainer import train_main  # noqa: E402
 
 VARIANTS = {

@@ -17,7 +17,7 @@ class ChunkRouting:
     grid is the old one; two ranks writing parts of one chunk would race
     (read-modify-write), so each chunk gets one owner -- the rank whose tile holds
     the chunk's first cell -- and the other ranks send it their pieces
-    (``host_comm.alltoall``, only in that case). Still no gather to rank 0.
+    (``ParallelContext.alltoall``, only in that case). Still no gather to rank 0.
     """
 
     def __init__(self, decomposition: Decomposition, chunk_yx: tuple[int, int], rank):
@@ -40,12 +40,12 @@ class ChunkRouting:
         ]
 
     def exchange(
-        self, tiles: dict[str, np.ndarray], comm
+        self, tiles: dict[str, np.ndarray], context
     ) -> dict[str, list[tuple[Region, np.ndarray]]]:
         """Per variable, the (region, data) pieces this rank must write.
 
         ``tiles`` are this rank's interior tiles (..., ny_t, nx_t). Collective over
-        ``comm`` unless ``aligned``.
+        ``context`` (a ParallelContext) unless ``aligned``.
         """
         d = self.decomposition
         ys, xs = d.global_slices(self.rank)
@@ -63,7 +63,7 @@ class ChunkRouting:
                 )
                 pieces = {name: t[..., local[0], local[1]] for name, t in tiles.items()}
                 outgoing[self._owner(jy, jx)].append(((jy, jx), (y0, x0), pieces))
-        incoming = comm.alltoall(outgoing)
+        incoming = context.alltoall(outgoing)
         chunks: dict[tuple[int, int], dict[str, np.ndarray]] = {}
         for from_rank in incoming:
             for (jy, jx), (y0, x0), pieces in from_rank:

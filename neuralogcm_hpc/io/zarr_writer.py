@@ -341,7 +341,7 @@ class OutputWriter:
         seq, self._submitted = self._submitted, self._submitted + 1
         index = stream.count
         stream.count, stream.last_step = index + 1, step
-        pieces = self._routing.exchange(tiles, self.context.host_comm)
+        pieces = self._routing.exchange(tiles, self.context)
         stores = []
         for name, parts in pieces.items():
             view = self._views[name + stream.suffix]

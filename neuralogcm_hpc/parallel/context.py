@@ -60,6 +60,21 @@ class ParallelContext:
             return [value]
         return self.host_comm.allgather(value)
 
+    def alltoall(self, values: list) -> list:
+        """``values[r]`` sent to rank r; returns what each rank sent here, in
+        rank order (host-side, plain builtins and numpy arrays)."""
+        if self.host_comm is None:
+            return list(values)
+        return self.host_comm.alltoall(values)
+
+    def abort(self, code: int = 1) -> None:
+        """End every rank of the job now (after an error only this rank saw:
+        the others would otherwise wait forever in their next exchange)."""
+        if self.size > 1:
+            from mpi4py import MPI
+
+            MPI.COMM_WORLD.Abort(code)
+
     def on_root(self, work):
         """Run ``work()`` on rank 0 only and return its result on every rank; an
         exception there is re-raised on every rank as ``RootError`` (never a rank

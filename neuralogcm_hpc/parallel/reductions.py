@@ -50,6 +50,19 @@ def fast_sum(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
     return _allreduce(jnp.sum(x), "SUM", context)
 
 
+def ordered_sum(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
+    """Element-wise sum of every rank's ``x`` (same shape on all), added in rank
+    order after an allgather: the same bits on every rank, unlike an allreduce
+    whose order the MPI library picks. Not differentiable (use it on gradients).
+    """
+    context = context or get_context()
+    if context.size == 1:
+        return x
+    import mpi4jax
+
+    return jnp.sum(mpi4jax.allgather(x, comm=context.jax_comm), axis=0)
+
+
 def global_sum(x: jax.Array, context: ParallelContext | None = None) -> jax.Array:
     """Sum over every rank's ``x``, bit-identical for any tiling and rank count.
 

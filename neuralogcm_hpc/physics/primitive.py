@@ -9,13 +9,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralogcm_hpc.config import Config, ConfigError, validate
-from neuralogcm_hpc.grid import EARTH_RADIUS, Grid, build_grid, decomposition_for
-from neuralogcm_hpc.parallel.context import ParallelContext, get_context
+from neuralogcm_hpc import solver
+from neuralogcm_hpc.config import Config, ConfigError
+from neuralogcm_hpc.grid import EARTH_RADIUS, build_grid
+from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
+from neuralogcm_hpc.physics.core import TiledCore
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
@@ -41,7 +43,7 @@ class PrimitiveParams(eqx.Module):
     vertical_diffusivity: Positive | None
 
 
-class PrimitiveModel:
+class PrimitiveModel(TiledCore):
     """Hydrostatic Boussinesq primitive equations, z-levels, Arakawa C-grid:
 
         du/dt = -(u.grad)u - w du/dz + f v - d(p'/rho0 + g eta)/dx + D_h + d(A du/dz)/dz
@@ -84,25 +86,8 @@ class PrimitiveModel:
         initial: Callable[[Config], dict] | None = None,
         forcing: str = "basin",
     ):
-        self.config = validate(config)
-        self.context = context or get_context()
-        p, g = config.physics, config.grid
-        if g.halo < HALO:
-            raise ConfigError(
-                f"primitive mode needs grid.halo >= {HALO} (flux-limited advection "
-                f"after the Coriolis update); set grid.halo = {HALO}"
-            )
-        if g.nz < 2 or p.pe_barotropic_substeps < 1:
-            raise ConfigError(
-                "primitive mode needs grid.nz >= 2 and physics."
-                "pe_barotropic_substeps >= 1"
-            )
-        self.decomposition = decomposition_for(config, self.context.size)
-        self.halo = Halo(self.decomposition, g.halo, self.context)
-        self.grid: Grid = build_grid(
-            config, self.decomposition, self.context.rank, bathymetry
-        )
-        self.dt = config.time.dt
+        super().__init__(config, context, bathymetry)
+        p = config.physics
         self.dt_step = config.time.dt / p.substeps  # one baroclinic step
         self._setup_barotropic(bathymetry)
         # per baroclinic step: the wide exchange opening the barotropic cycle, its
@@ -114,6 +99,19 @@ class PrimitiveModel:
         )
         self._initial = initial
         self._setup_geometry(forcing)
+
+    def check_config(self, config: Config) -> None:
+        p, g = config.physics, config.grid
+        if g.halo < HALO:
+            raise ConfigError(
+                f"primitive mode needs grid.halo >= {HALO} (flux-limited advection "
+                f"after the Coriolis update); set grid.halo = {HALO}"
+            )
+        if g.nz < 2 or p.pe_barotropic_substeps < 1:
+            raise ConfigError(
+                "primitive mode needs grid.nz >= 2 and physics."
+                "pe_barotropic_substeps >= 1"
+            )
 
     def _setup_barotropic(self, bathymetry) -> None:
         """The wide-halo tile of the barotropic cycle: W = cycle + 2 rings
@@ -154,9 +152,6 @@ class PrimitiveModel:
         below_v = jnp.concatenate([g.mask3_v[1:], jnp.zeros_like(g.mask3_v[:1])], 0)
         self.bottom_u, self.bottom_v = g.mask3_u - below_u, g.mask3_v - below_v
         self.spacing = 0.5 * (self.dz3[1:] + self.dz3[:-1])
-        inside = np.zeros(g.shape)
-        inside[g.halo : g.halo + g.ny, g.halo : g.halo + g.nx] = 1
-        self.inside = jnp.asarray(inside, dtype)
         if cfg.grid.kind == "sphere":
             lat_c = np.radians(row_coordinate(cfg, g))
             lat_f = lat_c - 0.5 * np.radians(
@@ -213,12 +208,12 @@ class PrimitiveModel:
             init.update(self._initial(self.config))
         dtype = self.grid.mask_c.dtype
         tiles = {n: jnp.asarray(np.asarray(init[n])[..., ys, xs], dtype) for n in NAMES}
-        fields = self._fill(tiles)
+        fields = self.fill(tiles)
         zeros = {n: jnp.zeros_like(fields[n]) for n in ("u", "v")}
         memory = {"previous": zeros, "started": jnp.zeros((), bool)}
         return OceanState.create(fields, memory, seed=self.config.seed)
 
-    def _masks(self):
+    def masks(self) -> dict[str, jax.Array]:
         g = self.grid
         return {
             "u": g.mask3_u,
@@ -227,17 +222,6 @@ class PrimitiveModel:
             "salt": g.mask3_c,
             "ssh": g.mask_c,
         }
-
-    def _fill(self, interior_fields):
-        masks = self._masks()
-        padded = {n: self.grid.pad(interior_fields[n]) for n in NAMES}
-        return {n: masks[n] * v for n, v in self.halo.tree(padded).items()}
-
-    def fields(self, state) -> dict[str, jax.Array]:
-        return {n: self.grid.interior(state.fields[n]) for n in NAMES}
-
-    def with_fields(self, state, fields: dict[str, jax.Array]):
-        return state.replace(fields=self._fill(fields))
 
     # -- the step --------------------------------------------------------------
     def _coefficients(self, params: PrimitiveParams) -> dict:
@@ -255,46 +239,17 @@ class PrimitiveModel:
                 out[name] = leaf.value()
         return out
 
-    def _baroclinic_step(self, fields, memory, coeffs, correction):
-        return baroclinic_step(self, fields, memory, coeffs, correction)
-
     def step(self, state, params, correction=None) -> OceanState:
         """One model step: ``physics.substeps`` baroclinic steps of dt / substeps."""
         coeffs = self._coefficients(params)
 
-        def one(_, carry):
-            return self._baroclinic_step(*carry, coeffs, correction)
+        def one(fields, memory, _):
+            return baroclinic_step(self, fields, memory, coeffs, correction)
 
-        carry = (state.fields, state.memory)
-        substeps = self.config.physics.substeps
-        if substeps == 1:
-            fields, memory = one(0, carry)
-        else:
-            fields, memory = jax.lax.fori_loop(0, substeps, one, carry)
+        fields, memory = solver.substepped(one, self.config.physics.substeps)(
+            state.fields, state.memory, state.step
+        )
         return state.replace(fields=fields, memory=memory, step=state.step + 1)
-
-    def tendency(self, fields, params, step=None) -> dict[str, jax.Array]:
-        """The scheme's increment over one baroclinic step from ``fields`` (first
-        step, so Adams-Bashforth starts as Euler), divided by its length: the
-        physics tendency including the implicit and sub-cycled parts. Halo = 0."""
-        memory = {
-            "previous": {n: jnp.zeros_like(fields[n]) for n in ("u", "v")},
-            "started": jnp.zeros((), bool),
-        }
-        new, _ = self._baroclinic_step(fields, memory, self._coefficients(params), None)
-        masks = self._masks()
-        return {
-            n: self.inside * masks[n] * (new[n] - fields[n]) / self.dt_step
-            for n in NAMES
-        }
-
-    def advance(self, state, params, n_steps: int) -> OceanState:
-        """``n_steps`` model steps in one lax.scan (pure; jit and donate outside)."""
-
-        def body(s, _):
-            return self.step(s, params), None
-
-        return jax.lax.scan(body, state, None, length=n_steps)[0]
 
     # -- monitoring ------------------------------------------------------------
     def health(self, state) -> guard.Health:

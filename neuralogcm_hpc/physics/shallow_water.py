@@ -11,19 +11,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from neuralogcm_hpc import solver
-from neuralogcm_hpc.config import Config, ConfigError, validate
-from neuralogcm_hpc.grid import (
-    Grid,
-    build_grid,
-    column_if_x_invariant,
-    decomposition_for,
-    x_invariant_columns,
-)
-from neuralogcm_hpc.parallel.context import ParallelContext, get_context
-from neuralogcm_hpc.parallel.halo import Halo
+from neuralogcm_hpc.config import Config, ConfigError
+from neuralogcm_hpc.grid import column_if_x_invariant, x_invariant_columns
+from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics import guard, window
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.core import TiledCore
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.window import Window
 from neuralogcm_hpc.state import OceanState
@@ -43,7 +37,7 @@ class ShallowWaterParams(eqx.Module):
     drag: Positive | None = None  # linear drag, s-1: scalar or (ny_t, nx_t) field
 
 
-class ShallowWaterModel:
+class ShallowWaterModel(TiledCore):
     """Single-layer rotating shallow water with a free surface, flux form for mass:
 
         du/dt = + q h v - d/dx (g eta + K) + F_u - r u + tau_x / (rho0 h)
@@ -82,26 +76,9 @@ class ShallowWaterModel:
         bathymetry: np.ndarray | None = None,
         initial: Callable[[Config], dict] | None = None,
     ):
-        self.config = validate(config)
-        self.context = context or get_context()
-        self.decomposition = decomposition_for(config, self.context.size)
+        super().__init__(config, context, bathymetry)
         p = config.physics
         self.integrator = solver.get_integrator(config.time.integrator)
-        # stencil reach of the tendency: 1 cell, 2 with the biharmonic; the
-        # split step's pressure gradient reads the updated ssh (reach 1) one
-        # ring into the halo: reach 2, whatever the friction
-        need = max(2 if p.biharmonic else 1, 2 if self.integrator.split else 1)
-        if config.grid.halo < need:
-            raise ConfigError(
-                f"shallow water needs grid.halo >= {need} for one exchange per stage "
-                f"(biharmonic = {p.biharmonic}, time.integrator = "
-                f"{config.time.integrator}); set grid.halo = {need}"
-            )
-        self.halo = Halo(self.decomposition, config.grid.halo, self.context)
-        self.grid: Grid = build_grid(
-            config, self.decomposition, self.context.rank, bathymetry
-        )
-        self.dt = config.time.dt
         self.exchanges_per_step = self.integrator.stages * p.substeps + int(
             p.learn_fields and (p.viscosity > 0 or p.drag > 0)
         )
@@ -114,6 +91,20 @@ class ShallowWaterModel:
         self._corner_weight = column_if_x_invariant(
             op.wet_corner_weight(g.mask_c), any_rank
         )
+
+    def check_config(self, config: Config) -> None:
+        split = solver.get_integrator(config.time.integrator).split
+        p = config.physics
+        # stencil reach of the tendency: 1 cell, 2 with the biharmonic; the
+        # split step's pressure gradient reads the updated ssh (reach 1) one
+        # ring into the halo: reach 2, whatever the friction
+        need = max(2 if p.biharmonic else 1, 2 if split else 1)
+        if config.grid.halo < need:
+            raise ConfigError(
+                f"shallow water needs grid.halo >= {need} for one exchange per stage "
+                f"(biharmonic = {p.biharmonic}, time.integrator = "
+                f"{config.time.integrator}); set grid.halo = {need}"
+            )
 
     # -- parameters and state --------------------------------------------------
     def default_params(self) -> ShallowWaterParams:
@@ -134,20 +125,13 @@ class ShallowWaterModel:
             full = init.get(name)
             tile = np.zeros((g.ny, g.nx)) if full is None else np.asarray(full)[ys, xs]
             fields[name] = jnp.asarray(tile, g.mask_c.dtype)
-        fields = self._fill(fields)
+        fields = self.fill(fields)
         memory = self.integrator.init_memory(fields)
         return OceanState.create(fields, memory, seed=cfg.seed)
 
-    def fields(self, state) -> dict[str, jax.Array]:
-        return {n: self.grid.interior(state.fields[n]) for n in self.prognostic_names}
-
-    def with_fields(self, state, fields: dict[str, jax.Array]):
-        return state.replace(fields=self._fill(fields))
-
-    def _fill(self, interior_fields):
-        masks = {"u": self.grid.mask_u, "v": self.grid.mask_v, "ssh": self.grid.mask_c}
-        padded = {n: self.grid.pad(interior_fields[n]) for n in self.prognostic_names}
-        return {n: masks[n] * v for n, v in self.halo.tree(padded).items()}
+    def masks(self) -> dict[str, jax.Array]:
+        g = self.grid
+        return {"u": g.mask_u, "v": g.mask_v, "ssh": g.mask_c}
 
     # -- physics ---------------------------------------------------------------
     def _coefficients(self, params: ShallowWaterParams) -> dict:
@@ -240,23 +224,25 @@ class ShallowWaterModel:
         tau = -tau0 * np.cos(2 * math.pi * rows / g.global_ny)
         return jnp.asarray(tau[:, None], g.mask_c.dtype)
 
-    def tendency(self, fields, params, step=None) -> dict[str, jax.Array]:
-        """Physics tendency; ``fields`` halos filled, output halos zero."""
-        return self._tendency(fields, self._coefficients(params))
-
     def step(self, state, params, correction=None):
         """One model step (``physics.substeps`` integrator steps of dt / substeps)."""
         coeffs = self._coefficients(params)
         substeps = self.config.physics.substeps
         dt = self.dt / substeps
+        first = state.step * substeps  # steps taken before: AB3 startup, restarts
         if not self.integrator.split:
             one = self.integrator.make(
                 lambda f: self._tendency(f, coeffs, correction), self.halo.tree, dt
             )
-            fields, memory = solver.substepped(one, substeps)(
-                state.fields, state.memory
-            )
-            return state.replace(fields=fields, memory=memory, step=state.step + 1)
+        else:
+            one = self._split_step(coeffs, correction, dt)
+        fields, memory = solver.substepped(one, substeps)(
+            state.fields, state.memory, first
+        )
+        return state.replace(fields=fields, memory=memory, step=state.step + 1)
+
+    def _split_step(self, coeffs, correction, dt):
+        """The split integrator's step: the model's slow / fast / mass parts."""
 
         def explicit(fields):
             slow, rate = self._parts(fields, coeffs)
@@ -282,27 +268,13 @@ class ShallowWaterModel:
             }
             return self.halo.tree(full)
 
-        one = self.integrator.make(
+        return self.integrator.make(
             explicit,
             lambda mass: self._pressure(mass["ssh"]),
             exchange,
             dt,
             window.stored,
         )
-
-        first = state.step * substeps  # steps taken before: AB3 startup, restarts
-        carry = (state.fields, state.memory)
-        if substeps == 1:
-            fields, memory = one(*carry, first)
-        else:
-            fields, memory = jax.lax.fori_loop(
-                0, substeps, lambda i, c: one(*c, first + i), carry
-            )
-        return state.replace(fields=fields, memory=memory, step=state.step + 1)
-
-    def advance(self, state, params, n_steps: int):
-        """``n_steps`` model steps in one lax.scan (pure; jit and donate outside)."""
-        return solver.rollout(lambda s: self.step(s, params), state, n_steps)
 
     # -- monitoring --------------------------------------------------------------
     def health(self, state) -> guard.Health:

@@ -7,7 +7,9 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 
+from neuralogcm_hpc import solver
 from neuralogcm_hpc.parallel.halo import interior
+from neuralogcm_hpc.parallel.jax_internals import allow_mpi_in_remat
 from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
 
 
@@ -80,21 +82,6 @@ def step_loss(spec: LossSpec, fields: dict, targets: dict, context):
     return mse, surrogate, penalty
 
 
-def _allow_mpi_in_checkpoint() -> None:
-    """Let ``jax.checkpoint`` recompute mpi4jax calls in the backward pass.
-
-    mpi4jax registers its ordered effect for control flow and custom_vjp, not for
-    remat (JAX then refuses with "Effects not supported in partial-eval of
-    checkpoint"). Recomputing is safe here: the recomputed calls are halo
-    sendrecvs, deterministic and paired, and every rank runs the same program, so
-    each rank re-issues the same exchanges in the same order as its neighbours.
-    """
-    from jax._src import effects  # the registry has no public name in jax 0.10
-    from mpi4jax._src.utils import OrderedMPIEffect
-
-    effects.remat_allowed_effects.add_type(OrderedMPIEffect)
-
-
 def rollout_loss(hybrid, params, state, targets: dict, spec: LossSpec, context,
                  segment: int = 0):
     """Mean over ``R`` lead times of ``step_loss`` along a hybrid rollout.
@@ -107,7 +94,7 @@ def rollout_loss(hybrid, params, state, targets: dict, spec: LossSpec, context,
     """
     length = next(iter(targets.values())).shape[0]
     if segment and context.size > 1:
-        _allow_mpi_in_checkpoint()
+        allow_mpi_in_remat()
     # Checkpointing each step as well keeps only states, not every stage's
     # intermediates, while a segment is recomputed.
     step = jax.checkpoint(hybrid.step) if segment else hybrid.step
@@ -119,17 +106,9 @@ def rollout_loss(hybrid, params, state, targets: dict, spec: LossSpec, context,
         return (state, tuple(a + t for a, t in zip(acc, terms, strict=True))), None
 
     zero = (jnp.zeros(()),) * 3
-    if segment and segment < length:
-        if length % segment:
-            raise ValueError(f"rollout {length} is not a multiple of the checkpoint "
-                             f"segment {segment}; set train.remat_segment to a divisor")
-        chunks = jax.tree.map(
-            lambda t: t.reshape((length // segment, segment) + t.shape[1:]), targets
-        )
-        inner = jax.checkpoint(lambda c, ts: jax.lax.scan(one, c, ts)[0])
-        (_, acc), _ = jax.lax.scan(lambda c, ts: (inner(c, ts), None),
-                                   (state, zero), chunks)
-    else:
-        (_, acc), _ = jax.lax.scan(one, (state, zero), targets)
+    if 0 < segment < length and length % segment:
+        raise ValueError(f"rollout {length} is not a multiple of the checkpoint "
+                         f"segment {segment}; set train.remat_segment to a divisor")
+    _, acc = solver.checkpointed_scan(one, (state, zero), targets, segment=segment)
     mse, surrogate, penalty = (a / length for a in acc)
     return surrogate, (mse, penalty)

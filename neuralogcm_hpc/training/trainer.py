@@ -20,7 +20,7 @@ from neuralogcm_hpc.config_check import TRAIN_FREE, check_resume
 from neuralogcm_hpc.io.checkpoint import Checkpointer
 from neuralogcm_hpc.io.signals import GracefulStop
 from neuralogcm_hpc.model import HybridModel, HybridParams, filter_spec
-from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum
+from neuralogcm_hpc.parallel.reductions import fast_sum, global_sum, ordered_sum
 from neuralogcm_hpc.training import checkpoints, evaluate
 from neuralogcm_hpc.training.data import TileDataset, generate, read_tiles, split_path
 from neuralogcm_hpc.training.loss import (
@@ -166,13 +166,10 @@ class Trainer:
         """Replicated leaves: sum over ranks in rank order (same bits everywhere)."""
         if self.context.size == 1:
             return grads
-        import mpi4jax
-
         tiled = tiled_mask(grads)
         replicated = jax.tree.map(lambda g, t: None if t else g, grads, tiled)
         flat, unravel = ravel_pytree(replicated)
-        gathered = mpi4jax.allgather(flat, comm=self.context.jax_comm)
-        summed = jax.tree.leaves(unravel(jnp.sum(gathered, axis=0)))[::-1]
+        summed = jax.tree.leaves(unravel(ordered_sum(flat, self.context)))[::-1]
         return jax.tree.map(lambda g, t: g if t else summed.pop(), grads, tiled)
 
     def _clip(self, grads):
@@ -263,8 +260,7 @@ class Trainer:
 
     def check_identical(self, state: TrainState) -> None:
         mine = self.params_hash(state)
-        comm = self.context.host_comm
-        hashes = comm.allgather(mine) if comm is not None else [mine]
+        hashes = self.context.allgather(mine)
         if len(set(hashes)) != 1:
             raise DivergedParamsError(
                 f"step {state.step}: parameter hashes differ across ranks "

@@ -31,6 +31,6 @@ def test_aligned_when_tiles_are_whole_chunks():
 def test_exchange_without_communication_when_aligned():
     d = Decomposition(16, 8, 2, 2)
     tile = np.arange(32.0).reshape(4, 8)
-    pieces = ChunkRouting(d, (4, 8), 3).exchange({"a": tile}, comm=None)
+    pieces = ChunkRouting(d, (4, 8), 3).exchange({"a": tile}, context=None)
     ((region, data),) = pieces["a"]
     assert region == d.global_slices(3) and data is tile

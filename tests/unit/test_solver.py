@@ -68,7 +68,7 @@ def test_substeps_match_smaller_steps():
     integ = solver.get_integrator("rk3")
     tend = lambda f: {"a": -(f["a"] ** 2)}  # noqa: E731
     big = solver.substepped(integ.make(tend, identity, 0.25), 4)
-    y, _ = big({"a": jnp.ones(())}, {})
+    y, _ = big({"a": jnp.ones(())}, {}, 0)
     small = solve("rk3", tend, {"a": jnp.ones(())}, 1.0, 4)
     assert float(y["a"]) == float(small["a"])
 

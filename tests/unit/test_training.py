@@ -12,8 +12,8 @@ import pytest
 from neuralogcm_hpc.cases import build_model, case_config
 from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.model import HybridModel, filter_spec
+from neuralogcm_hpc.trained import load_trained
 from neuralogcm_hpc.training import data as D
-from neuralogcm_hpc.training.checkpoints import load_trained
 from neuralogcm_hpc.training.loss import cell_weights, rollout_loss
 from neuralogcm_hpc.training.normalise import corrector_normaliser, field_stats
 from neuralogcm_hpc.training.trainer import Trainer, TrainState, train_main
