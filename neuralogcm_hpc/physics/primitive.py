@@ -225,7 +225,7 @@ class PrimitiveModel(TiledCore):
 
     # -- the step --------------------------------------------------------------
     def _coefficients(self, params: PrimitiveParams) -> dict:
-        out = {}
+        out, fields = {}, {}
         for name in ("viscosity", "diffusivity"):
             leaf = getattr(params, name)
             out[name] = None if leaf is None else leaf.value()
@@ -234,10 +234,11 @@ class PrimitiveModel(TiledCore):
             if leaf is None:
                 out[name] = jnp.zeros((), self.grid.mask_c.dtype)
             elif leaf.is_field:  # u/v columns average neighbours: fill the halo
-                out[name] = self.halo(self.grid.pad(leaf.value()))
+                fields[name] = self.grid.pad(leaf.value())
             else:
                 out[name] = leaf.value()
-        return out
+        # all coefficient fields in one packed exchange per model step
+        return {**out, **self.halo.tree(fields)}
 
     def step(self, state, params, correction=None) -> OceanState:
         """One model step: ``physics.substeps`` baroclinic steps of dt / substeps."""
