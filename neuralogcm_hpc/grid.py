@@ -11,10 +11,8 @@ import numpy as np
 
 from neuralogcm_hpc.config import ConfigError
 from neuralogcm_hpc.parallel.decomposition import Decomposition, DecompositionError
+from neuralogcm_hpc.physics.constants import EARTH_RADIUS, OMEGA
 from neuralogcm_hpc.precision import require_x64
-
-EARTH_RADIUS = 6.371e6  # m, mean radius (Williamson et al. 1992 use 6.37122e6)
-OMEGA = 7.292e-5  # s-1, Earth's rotation rate
 
 
 @dataclasses.dataclass(frozen=True, eq=False)

@@ -10,9 +10,8 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-EARTH_RADIUS = 6.371e6  # m, the mean radius used for cell areas on the sphere
-RHO0 = 1025.0  # kg m-3, Boussinesq reference density (energy and heat content)
-CP0 = 3992.0  # J kg-1 K-1, TEOS-10 reference heat capacity (heat content)
+from neuralogcm_hpc.physics.constants import CP0, EARTH_RADIUS, RHO0
+
 DAY = 86400.0
 
 

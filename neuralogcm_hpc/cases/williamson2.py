@@ -8,7 +8,8 @@ import math
 import numpy as np
 
 from neuralogcm_hpc.config import Config
-from neuralogcm_hpc.grid import EARTH_RADIUS, OMEGA, global_coordinates
+from neuralogcm_hpc.grid import global_coordinates
+from neuralogcm_hpc.physics.constants import EARTH_RADIUS, OMEGA
 
 # Williamson et al. (1992): g h0 = 2.94e4 m2 s-2, u0 = 2 pi a / 12 days.
 GH0 = 2.94e4

@@ -7,7 +7,8 @@ import dataclasses
 import jax.numpy as jnp
 from jax import Array
 
-RHO0 = 1035.0  # Boussinesq reference density [kg m-3] (MOM/POP convention)
+from neuralogcm_hpc.physics.constants import RHO0
+
 DBAR_PER_PA = 1e-4
 
 # Jackett, McDougall, Feistel, Wright & Griffies (2006), J. Atmos. Oceanic Technol.

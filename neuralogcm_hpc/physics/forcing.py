@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SECONDS_PER_DAY = 86400.0
+from neuralogcm_hpc.physics.constants import SECONDS_PER_DAY
 
 
 class SurfaceForcing(eqx.Module):
@@ -49,6 +49,15 @@ def row_coordinate(config, grid) -> np.ndarray:
     return rows * g.dy
 
 
+def basin_coordinate(config, grid) -> tuple[np.ndarray, float]:
+    """(y of every tile row's centre from the southern edge, the basin's extent
+    in y), in metres on the beta plane and degrees on the sphere."""
+    g = config.grid
+    if g.kind == "sphere":
+        return row_coordinate(config, grid) - g.lat_south, g.lat_north - g.lat_south
+    return row_coordinate(config, grid), g.ny * g.dy
+
+
 def basin_wind(y: np.ndarray, length: float, tau0: float) -> np.ndarray:
     """Double-gyre stress tau_x = -tau0 cos(2 pi y / L): easterly at the southern
     and northern walls, westerly mid-basin; its curl drives a subtropical gyre in
@@ -82,7 +91,7 @@ def build_forcing(config, grid, kind: str) -> SurfaceForcing:
     p, dtype = config.physics, grid.mask_c.dtype
     y = row_coordinate(config, grid)
     if kind == "basin":
-        length = config.grid.ny * config.grid.dy
+        y, length = basin_coordinate(config, grid)
         taux = basin_wind(y, length, p.wind_stress)
         # linear SST target from pe_sst_south to pe_sst_north across the basin
         temp_star = p.pe_sst_south + (p.pe_sst_north - p.pe_sst_south) * y / length

@@ -11,14 +11,15 @@ import numpy as np
 
 from neuralogcm_hpc import solver
 from neuralogcm_hpc.config import Config, ConfigError
-from neuralogcm_hpc.grid import EARTH_RADIUS, build_grid
+from neuralogcm_hpc.grid import build_grid
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
+from neuralogcm_hpc.physics.constants import EARTH_RADIUS, RHO0
 from neuralogcm_hpc.physics.core import TiledCore
-from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
+from neuralogcm_hpc.physics.eos import EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
 from neuralogcm_hpc.physics.params import Positive, coefficient

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -17,12 +16,13 @@ from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics import guard, window
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.constants import RHO0
 from neuralogcm_hpc.physics.core import TiledCore
+from neuralogcm_hpc.physics.forcing import basin_coordinate, basin_wind
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.window import Window
 from neuralogcm_hpc.state import OceanState
 
-RHO0 = 1025.0  # kg m-3, reference seawater density for the wind-stress term
 # physical bounds of the learnable coefficients (the log-sigmoid map keeps them in)
 VISCOSITY_BOUNDS = (1e-3, 1e6)  # m2 s-1
 BIHARMONIC_BOUNDS = (1e3, 1e16)  # m4 s-1
@@ -219,10 +219,9 @@ class ShallowWaterModel(TiledCore):
 
     def _wind_profile(self) -> jax.Array:
         """tau_x = -tau0 cos(2 pi y / Ly) at u rows (a double-gyre pattern)."""
-        g, tau0 = self.grid, self.config.physics.wind_stress
-        rows = np.arange(g.shape[0]) - g.halo + g.offset[1] + 0.5
-        tau = -tau0 * np.cos(2 * math.pi * rows / g.global_ny)
-        return jnp.asarray(tau[:, None], g.mask_c.dtype)
+        y, length = basin_coordinate(self.config, self.grid)
+        tau = basin_wind(y, length, self.config.physics.wind_stress)
+        return jnp.asarray(tau[:, None], self.grid.mask_c.dtype)
 
     def step(self, state, params, correction=None):
         """One model step (``physics.substeps`` integrator steps of dt / substeps)."""

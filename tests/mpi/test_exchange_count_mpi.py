@@ -15,8 +15,10 @@ PE = {"grid.nx": 16, "grid.ny": 16, "grid.nz": 3}
 CASES = [
     ("beta_plane_small", SW),  # fb_ab3: one exchange per step
     ("beta_plane_small", {**SW, "time.integrator": "rk3", "physics.substeps": 2}),
-    ("beta_plane_small", {**SW, "time.integrator": "heun",
-                          "physics.learn_fields": True}),
+    (
+        "beta_plane_small",
+        {**SW, "time.integrator": "heun", "physics.learn_fields": True},
+    ),
     ("double_gyre", PE),  # opening of the barotropic cycle + closing exchange
     ("double_gyre", {**PE, "physics.substeps": 2, "physics.learn_fields": True}),
 ]

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from neuralogcm_hpc.config import Config
-from neuralogcm_hpc.grid import EARTH_RADIUS, build_grid
+from neuralogcm_hpc.grid import build_grid
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.constants import EARTH_RADIUS
 
 SERIAL = ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
 
