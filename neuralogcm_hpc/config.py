@@ -446,6 +446,35 @@ RANGES = {
 }
 
 
+# Settings only one physics.mode reads. The other mode refuses a non-default
+# value instead of silently ignoring it (e.g. time.integrator in primitive mode,
+# which has its own split-explicit scheme).
+MODE_ONLY = {
+    "shallow_water": (
+        "time.integrator physics.biharmonic physics.drag physics.initial "
+        "physics.ic_amplitude physics.ic_width"
+    ).split(),
+    "primitive": ["physics.diffusivity"]
+    + [f"physics.{f.name}" for f in dataclasses.fields(PhysicsConfig)
+       if f.name.startswith("pe_")],
+}
+
+
+def _check_mode_settings(config: Config) -> None:
+    mode, defaults = config.physics.mode, Config()
+    for owner, keys in MODE_ONLY.items():
+        if owner == mode:
+            continue
+        for key in keys:
+            value = _lookup(config, key)
+            if value != _lookup(defaults, key):
+                raise ConfigError(
+                    f"{key} = {value!r} is a {owner} setting that physics.mode = "
+                    f"{mode} ignores; remove it (default "
+                    f"{_lookup(defaults, key)!r}) or set physics.mode = {owner}"
+                )
+
+
 def _lookup(config, dotted: str):
     for part in dotted.split("."):
         config = getattr(config, part)
@@ -499,11 +528,7 @@ def validate(config: Config) -> Config:
             value = _lookup(config, key)
             if not ok(value):
                 raise ConfigError(f"{key} must be {bound}, got {value!r}")
-    if config.physics.mode == "primitive" and t.integrator != "rk3":
-        raise ConfigError(
-            f"time.integrator = {t.integrator} is for shallow water only: primitive "
-            "mode has its own split-explicit scheme; leave time.integrator at rk3"
-        )
+    _check_mode_settings(config)
     d = config.decomposition
     if (d.px == 0) != (d.py == 0) or d.px < 0 or d.py < 0:
         raise ConfigError("set both decomposition.px and .py, or neither (0 = auto)")
