@@ -101,8 +101,8 @@ class PhysicsConfig:
     )
     initial: str = setting(
         "jet",
-        "shallow-water initial condition",
-        choices=("rest", "jet", "bump", "williamson2", "noise"),
+        "shallow-water initial condition: rest, or one a case module declares "
+        "(jet, bump: beta_plane; williamson2; noise: eddying_gyre)",
     )
     ic_amplitude: float = setting(
         1.0, "ssh drop across the jet / height of the bump (shallow water)", "m"

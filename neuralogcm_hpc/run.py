@@ -107,7 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def resolve_config(args):
     """Case defaults <- config file <- --set overrides <- flags; validated."""
-    from neuralogcm_hpc.cases import DEFAULT_CASE, case_config, with_derived
+    from neuralogcm_hpc.cases import (
+        DEFAULT_CASE,
+        case_config,
+        check_case,
+        with_derived,
+    )
     from neuralogcm_hpc.config import (
         ConfigError,
         _merge,
@@ -143,7 +148,7 @@ def resolve_config(args):
     config = with_derived(config, explicit | set(flags))
     if args.days is not None:  # the case may have derived time.dt
         flags["time.steps"] = _days_to_steps(args.days, config.time.dt)
-    return validate(config.replace(**flags))
+    return check_case(validate(config.replace(**flags)))
 
 
 def _days_to_steps(days: float, dt: float) -> int:

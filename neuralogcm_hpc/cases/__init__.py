@@ -1,72 +1,88 @@
-"""Named cases: their default configs, and build_model dispatching on physics.mode."""
+"""The case registry: every module here declares its cases; build_model uses them."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 
-from neuralogcm_hpc.cases import (
-    beta_plane,
-    double_gyre,
-    eddying_gyre,
-    global_ocean,
-    williamson2,
-)
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config, ConfigError
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 
-# case name -> its default Config (grid, physics, time, ...)
-CASES: dict[str, Callable[[], Config]] = {
-    "beta_plane": beta_plane.config,
-    "beta_plane_small": beta_plane.small_config,
-    "williamson2": williamson2.config,
-    "double_gyre": double_gyre.config,  # primitive-equation mode
-    "global": global_ocean.config,  # primitive-equation mode
-    "eddying_gyre": eddying_gyre.config,
-}
-
-# case name -> callable(config, explicitly set dotted keys) -> config with the
-# settings that follow from others (e.g. grid spacing from grid.nx) filled in
-DERIVED: dict[str, Callable[[Config, set[str]], Config]] = {
-    "eddying_gyre": eddying_gyre.derived,
-}
-
 DEFAULT_CASE = "beta_plane_small"
 
-# physics.initial -> callable(config) -> global initial fields (shallow water)
-SHALLOW_WATER_INITIAL: dict[str, Callable | None] = {
-    "rest": None,
-    "jet": beta_plane.jet,
-    "bump": beta_plane.bump,
-    "williamson2": williamson2.exact,
-    "noise": eddying_gyre.noise,
-}
+
+def _discover() -> tuple[dict[str, Case], dict[str, Callable | None]]:
+    """Every case and named shallow-water initial condition declared by a module
+    of this package (``CASES``, ``INITIAL_CONDITIONS``); a name declared twice
+    is an error, not a silent override."""
+    cases: dict[str, Case] = {}
+    initials: dict[str, Callable | None] = {"rest": None}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        for case in getattr(module, "CASES", ()):
+            if case.name in cases:
+                raise RuntimeError(f"case {case.name!r} is declared twice")
+            cases[case.name] = case
+        for name, build in getattr(module, "INITIAL_CONDITIONS", {}).items():
+            if name in initials:
+                raise RuntimeError(f"initial condition {name!r} is declared twice")
+            initials[name] = build
+    return cases, initials
+
+
+CASES, INITIAL_CONDITIONS = _discover()
+
+
+def get_case(name: str) -> Case:
+    if name not in CASES:
+        raise ConfigError(f"unknown case {name!r}; known cases: {', '.join(CASES)}")
+    return CASES[name]
 
 
 def case_config(name: str) -> Config:
     """The default Config of case ``name``."""
-    if name not in CASES:
-        raise ConfigError(f"unknown case {name!r}; known cases: {', '.join(CASES)}")
-    return CASES[name]()
+    return get_case(name).config()
 
 
 def with_derived(config: Config, explicit: set[str]) -> Config:
     """``config`` with its case's derived settings filled in (where not in
     ``explicit``, the dotted keys the user set); other cases pass unchanged."""
-    derive = DERIVED.get(config.case)
+    derive = get_case(config.case).derived
     return derive(config, explicit) if derive else config
 
 
+def check_case(config: Config) -> Config:
+    """Refuse a config the registry cannot build: an unknown case or initial
+    condition (ConfigError naming the known ones)."""
+    get_case(config.case)
+    if config.physics.mode == "shallow_water":
+        initial = config.physics.initial
+        if initial not in INITIAL_CONDITIONS:
+            raise ConfigError(
+                f"physics.initial = {initial!r} is not one of "
+                f"{', '.join(INITIAL_CONDITIONS)}"
+            )
+    return config
+
+
 def build_model(config: Config, context: ParallelContext | None = None):
-    """The physics model for ``config.physics.mode`` on this rank."""
+    """The physics core for ``config.physics.mode`` on this rank, with the
+    bathymetry, initial state and forcing that ``config.case`` declares."""
     context = context or get_context()
+    case = get_case(check_case(config).case)
+    depth = case.bathymetry(config) if case.bathymetry else None
     mode = config.physics.mode
     if mode == "shallow_water":
         from neuralogcm_hpc.physics.shallow_water import ShallowWaterModel
 
-        initial = SHALLOW_WATER_INITIAL[config.physics.initial]
-        return ShallowWaterModel(config, context, initial=initial)
+        initial = INITIAL_CONDITIONS[config.physics.initial]
+        return ShallowWaterModel(config, context, depth, initial)
     if mode == "primitive":
-        return global_ocean.build_primitive(config, context)
+        from neuralogcm_hpc.physics.primitive import PrimitiveModel
+
+        return PrimitiveModel(config, context, depth, case.initial, case.forcing)
     raise ConfigError(
         f"physics.mode {mode!r} has no model; choose shallow_water or primitive"
     )

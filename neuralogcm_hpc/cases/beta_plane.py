@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import global_coordinates
 
@@ -108,3 +109,7 @@ def bump(config: Config) -> dict[str, np.ndarray]:
     u = -p.gravity / _coriolis(config, c["y_c"])[:, None] * dssh_dy_u
     v = p.gravity / _coriolis(config, c["y_v"])[:, None] * dssh_dx_v
     return {"u": u, "v": v, "ssh": ssh}
+
+
+CASES = (Case("beta_plane", config), Case("beta_plane_small", small_config))
+INITIAL_CONDITIONS = {"jet": jet, "bump": bump}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config
 
 
@@ -47,3 +48,6 @@ def config() -> Config:
             "time.steps_per_call": 48,
         }
     )
+
+
+CASES = (Case("double_gyre", config, forcing="basin"),)

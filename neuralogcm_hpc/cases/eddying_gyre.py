@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config, ConfigError
 from neuralogcm_hpc.physics.constants import RHO0
 
@@ -102,3 +103,7 @@ def noise(config: Config) -> dict[str, np.ndarray]:
     ssh = config.physics.ic_amplitude * rng.standard_normal((g.ny, g.nx))
     zero = np.zeros((g.ny, g.nx))
     return {"u": zero, "v": zero, "ssh": ssh}
+
+
+CASES = (Case("eddying_gyre", config, derived=derived),)
+INITIAL_CONDITIONS = {"noise": noise}

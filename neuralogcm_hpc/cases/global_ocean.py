@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import level_thicknesses
 from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
@@ -103,13 +104,6 @@ def initial(config: Config) -> dict[str, np.ndarray]:
     return {"temp": temp, "salt": salt}
 
 
-def build_primitive(config: Config, context):
-    """The PrimitiveModel for ``config``: the global set-up on the sphere, a flat
-    closed basin with double-gyre forcing on a beta plane."""
-    from neuralogcm_hpc.physics.primitive import PrimitiveModel
-
-    if config.grid.kind == "sphere":
-        return PrimitiveModel(
-            config, context, bathymetry(config), initial, forcing="global"
-        )
-    return PrimitiveModel(config, context, forcing="basin")
+CASES = (
+    Case("global", config, bathymetry=bathymetry, initial=initial, forcing="global"),
+)

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import global_coordinates
 from neuralogcm_hpc.physics.constants import EARTH_RADIUS, OMEGA
@@ -69,3 +70,7 @@ def exact(config: Config) -> dict[str, np.ndarray]:
     # ssh is relative to the resting depth grid.depth = h0
     ssh = ssh + (GH0 / grav - g.depth)
     return {"u": u0 * np.cos(lat), "v": np.zeros((g.ny, g.nx)), "ssh": ssh}
+
+
+CASES = (Case("williamson2", config),)
+INITIAL_CONDITIONS = {"williamson2": exact}

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neuralogcm_hpc.cases import SHALLOW_WATER_INITIAL, case_config
+from neuralogcm_hpc.cases import INITIAL_CONDITIONS, case_config
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics.shallow_water import ShallowWaterModel
 
@@ -29,7 +29,7 @@ def small(**changes):
 
 
 def pair(config, context, serial_context):
-    init = SHALLOW_WATER_INITIAL[config.physics.initial]
+    init = INITIAL_CONDITIONS[config.physics.initial]
     return (
         ShallowWaterModel(config, context, initial=init),
         ShallowWaterModel(config, serial_context, initial=init),
@@ -128,7 +128,7 @@ def test_island_in_one_tile_bit_identical_to_serial(context, serial_context):
     config = small(**{"time.integrator": "fb_ab3", "physics.wind_stress": 0.1})
     depth = np.full((config.grid.ny, config.grid.nx), config.grid.depth)
     depth[5:7, 3:5] = -10.0  # a 2 x 2 island in the south-west tile
-    init = SHALLOW_WATER_INITIAL[config.physics.initial]
+    init = INITIAL_CONDITIONS[config.physics.initial]
     tiled, serial = (
         ShallowWaterModel(config, ctx, bathymetry=depth, initial=init)
         for ctx in (context, serial_context)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from neuralogcm_hpc.cases import SHALLOW_WATER_INITIAL, case_config
+from neuralogcm_hpc.cases import INITIAL_CONDITIONS, case_config
 from neuralogcm_hpc.cases.williamson2 import exact
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.physics.guard import StabilityError
@@ -19,7 +19,7 @@ SERIAL = ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
 
 
 def model(config, bathymetry=None):
-    init = SHALLOW_WATER_INITIAL[config.physics.initial]
+    init = INITIAL_CONDITIONS[config.physics.initial]
     return ShallowWaterModel(config, SERIAL, bathymetry=bathymetry, initial=init)
 
 
