@@ -39,7 +39,10 @@ def test_last_json_line_takes_the_last_tagged_line():
 
 def test_weak_grid_doubles_alternately():
     assert [scaling.weak_grid((256, 128), r) for r in (1, 2, 4, 8)] == [
-        (256, 128), (512, 128), (512, 256), (1024, 256)
+        (256, 128),
+        (512, 128),
+        (512, 256),
+        (1024, 256),
     ]
     with pytest.raises(ValueError, match="powers of two"):
         scaling.weak_grid((8, 8), 3)
@@ -49,15 +52,46 @@ def test_plots_from_result_files(tmp_path):
     row = {"grid": [64, 32], "cell_updates_per_s": 1e6, "efficiency": 1.0}
     common.write_result(
         "scaling",
-        {"strong": [{**row, "ranks": 1}, {**row, "ranks": 2, "efficiency": 0.8}],
-         "weak": [{**row, "ranks": 1}]},
-        out_dir=tmp_path, case="beta_plane",
+        {
+            "strong": [{**row, "ranks": 1}, {**row, "ranks": 2, "efficiency": 0.8}],
+            "weak": [{**row, "ranks": 1}],
+        },
+        out_dir=tmp_path,
+        case="beta_plane",
     )
     halo_row = {"exchange_s": 1e-3, "stencil_s": 2e-3, "step_s": 3e-3}
     common.write_result(
-        "halo", [{**halo_row, "ranks": r} for r in (1, 2)], out_dir=tmp_path,
+        "halo",
+        [{**halo_row, "ranks": r} for r in (1, 2)],
+        out_dir=tmp_path,
         grid=[64, 64],
     )
     assert plot.main(["--results", str(tmp_path)]) == 0
     for name in ("scaling.png", "halo.png"):
         assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_performance_model_splits_work_and_messages():
+    from benchmarks import perf_model
+
+    m = {
+        "grid": [1024, 1024, 1],
+        "levels": 1,
+        "bytes_per_cell": 800.0,
+        "kernels": 25,
+        "exchanges_per_step": 1,
+        "halo": 2,
+        "mode": "shallow_water",
+    }
+    one, four = (perf_model.step_time(m, n, 3350.0) for n in (1, 4))
+    assert one["comm_ms"] == 0 and four["layout"] == [2, 2]
+    assert four["compute_ms"] == pytest.approx(one["compute_ms"] / 4)
+    # 2 tiled axes x 2 directions, each message latency + bytes / bandwidth
+    message = 2 * (512 + 4) * 3 * 8.0
+    link = perf_model.LINKS["NVLink 4 (in a node of 8)"]
+    expected = 4 * (link["latency_us"] * 1e-3 + 1e3 * message / (link["GBps"] * 1e9))
+    assert four["comm_ms"] == pytest.approx(expected)
+    # tiles below the crossover are latency/launch bound, above it compute bound
+    cross = perf_model.crossover_columns(m, 3350.0, 64)
+    assert perf_model.step_time(m, 64, 3350.0, cross // 4)["bound"] != "compute"
+    assert perf_model.step_time(m, 64, 3350.0, cross * 4)["bound"] == "compute"
