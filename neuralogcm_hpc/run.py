@@ -305,9 +305,22 @@ def main(argv: list[str] | None = None) -> int:
             )
     except Exception as error:  # every rank reports, then the job ends non-zero
         return _fail(error, context)
+    peaks = context.gather(_peak_rss_mib())
     if context.is_root:
+        summary["peak_rss_mib"] = {
+            "rank0": peaks[0],
+            "others_max": max(peaks[1:], default=None),
+            "per_rank": peaks,
+        }
         print("SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
     return 0
+
+
+def _peak_rss_mib() -> float:
+    """This process's peak resident memory so far [MiB] (Linux reports KiB)."""
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _fail(error: BaseException, context) -> int:

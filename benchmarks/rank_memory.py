@@ -1,0 +1,66 @@
+"""Nothing global on one rank: peak memory of rank 0 against the other ranks.
+
+    .venv/bin/python benchmarks/rank_memory.py [--ranks 1 4 16]
+
+Runs the CLI (`python -m mpi4py -m neuralogcm_hpc.run simulate`) on a 1024 x 512
+beta plane (16 tiles of 256 x 128 at 16 ranks: the grid is 16x a tile) with
+everything that could gather to rank 0 switched on: output snapshots and
+time means, checkpoints, the state_sha256 digest and the diagnostics. Every
+rank's peak RSS comes from the run's SUMMARY (`peak_rss_mib`). Rank 0 holding
+a global field would show as rank 0's peak exceeding the others' by at least
+one global field per variable (1024 x 512 x 8 B = 4 MiB each).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import last_json_line, mpirun, write_result  # noqa: E402
+
+RUN = Path(__file__).resolve().parents[1] / "neuralogcm_hpc" / "run.py"
+
+
+def one(ranks: int, workdir: Path) -> dict:
+    args = [
+        "simulate", "--case", "beta_plane", "--steps", "40",
+        "--set", "grid.nx=1024", "--set", "grid.ny=512",
+        "--set", "output.every=10", "--set", "output.average_every=20",
+        "--set", "checkpoint.every=20", "--set", "time.steps_per_call=10",
+        "--output", str(workdir / f"out{ranks}.zarr"),
+        "--checkpoint-dir", str(workdir / f"ckpt{ranks}"),
+    ]
+    out = mpirun(RUN, ranks, args, timeout=3600)
+    summary = last_json_line(out.stdout, "SUMMARY ")
+    peaks = summary["peak_rss_mib"]
+    others = peaks["others_max"]
+    return {
+        "ranks": ranks,
+        "decomposition": summary["decomposition"],
+        "rank0_mib": peaks["rank0"],
+        "others_max_mib": others,
+        "others_min_mib": min(peaks["per_rank"][1:], default=None),
+        "rank0_over_others": None if others is None else peaks["rank0"] / others,
+        "state_sha256": summary["state_sha256"],
+        "wall_seconds": summary["wall_seconds"],
+    }
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ranks", type=int, nargs="+", default=[1, 4, 16])
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [one(n, Path(tmp)) for n in args.ranks]
+    for r in rows:
+        print(r)
+    write_result("rank_memory", rows, command="benchmarks/rank_memory.py")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
