@@ -59,7 +59,7 @@ def worker(precision: str, steps: int, repeat: int) -> None:
         "barotropic_substeps": cfg.physics.pe_barotropic_substeps,
         "exchanges_per_step": model.exchanges_per_step,
         "exchanges_traced_per_step": traced,
-        "barotropic_halo": model.bt_width,
+        "barotropic_halo": model.geometry.barotropic.width,
         **timing,
         "cell_updates_per_s": cells / step_s,
         "ocean_fraction": wet / cells,

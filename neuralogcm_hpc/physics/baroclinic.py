@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import types
-
 import jax
 import jax.numpy as jnp
 
 from neuralogcm_hpc.physics import operators as op
 
 _TINY = 1e-30  # keeps the limiter's 0/0 finite; far below any tracer difference
-
-
-def level_grid(grid, mask_c, mask_u, mask_v):
-    """A view of ``grid`` with 3-D (nz, ny, nx) masks, for the 2-D C-grid operators
-    (which broadcast over a leading level axis)."""
-    mask_q = mask_c * op.xm(mask_c) * op.ym(mask_c) * op.xm(op.ym(mask_c))
-    metrics = dict(vars(grid))  # every metric the operators may read
-    metrics.update(mask_c=mask_c, mask_u=mask_u, mask_v=mask_v, mask_q=mask_q)
-    return types.SimpleNamespace(**metrics)
 
 
 def hydrostatic_pressure(

@@ -11,19 +11,18 @@ import numpy as np
 
 from neuralogcm_hpc import solver
 from neuralogcm_hpc.config import Config, ConfigError
-from neuralogcm_hpc.grid import build_grid
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
-from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
-from neuralogcm_hpc.physics.constants import EARTH_RADIUS, RHO0
+from neuralogcm_hpc.physics.constants import RHO0
 from neuralogcm_hpc.physics.core import TiledCore
 from neuralogcm_hpc.physics.eos import EquationOfState
-from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
+from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
 from neuralogcm_hpc.physics.params import Positive, coefficient
-from neuralogcm_hpc.physics.pe_step import baroclinic_step
+from neuralogcm_hpc.physics.pe_geometry import PEGeometry
+from neuralogcm_hpc.physics.pe_step import StepTerms, baroclinic_step
 from neuralogcm_hpc.state import OceanState
 
 HORIZONTAL_BOUNDS = (1e-3, 1e7)  # m2 s-1, learnable horizontal coefficients
@@ -90,16 +89,28 @@ class PrimitiveModel(TiledCore):
         super().__init__(config, context, bathymetry)
         p = config.physics
         self.dt_step = config.time.dt / p.substeps  # one baroclinic step
-        self._setup_barotropic(bathymetry)
+        self.geometry = PEGeometry.build(
+            config, self.grid, self.decomposition, self.context.rank, bathymetry
+        )
+        wide = self.geometry.barotropic
+        self.bt_halo = Halo(self.decomposition, wide.width, self.context)
         # per baroclinic step: the wide exchange opening the barotropic cycle, its
         # refills, the packed 3-D exchange closing the step
-        fills = halo_fills(cycle_length(p.pe_barotropic_substeps), self.bt_batch)
+        fills = halo_fills(cycle_length(p.pe_barotropic_substeps), wide.batch)
         self.exchanges_per_step = p.substeps * (fills + 1) + int(p.learn_fields)
         self.eos = EquationOfState(
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
         )
+        self.forcing: SurfaceForcing = build_forcing(config, self.grid, forcing)
+        self.terms = StepTerms(
+            physics=p,
+            eos=self.eos,
+            forcing=self.forcing,
+            dt=self.dt_step,
+            exchange=self.halo.tree,
+            wide_exchange=self.bt_halo.tree,
+        )
         self._initial = initial
-        self._setup_geometry(forcing)
 
     def check_config(self, config: Config) -> None:
         p, g = config.physics, config.grid
@@ -113,63 +124,6 @@ class PrimitiveModel(TiledCore):
                 "primitive mode needs grid.nz >= 2 and physics."
                 "pe_barotropic_substeps >= 1"
             )
-
-    def _setup_barotropic(self, bathymetry) -> None:
-        """The wide-halo tile of the barotropic cycle: W = cycle + 2 rings
-        (one used per sub-step, one more by V's first, one left valid), capped
-        by the tile size; the cycle then needs no exchange but its opening one.
-        2-D only, so the extra rings cost little (240 x 106 global case, 24
-        sub-steps, a cycle of 36 with the time filter: W = 38)."""
-        cfg, d = self.config, self.decomposition
-        substeps = cycle_length(cfg.physics.pe_barotropic_substeps)
-        tile = min(d.tile_nx, d.tile_ny)
-        self.bt_width = max(cfg.grid.halo, min(substeps + 2, tile))
-        self.bt_batch = self.bt_width - 2  # >= 2: grid.halo >= HALO = 4
-        self.bt_halo = Halo(d, self.bt_width, self.context)
-        self.bt_grid = build_grid(
-            cfg.replace(**{"grid.halo": self.bt_width}),
-            d,
-            self.context.rank,
-            bathymetry,
-        )
-        dz3 = self.bt_grid.dz[:, None, None]
-        self.bt_depth_u = jnp.sum(dz3 * self.bt_grid.mask3_u, axis=0)
-        self.bt_depth_v = jnp.sum(dz3 * self.bt_grid.mask3_v, axis=0)
-
-    def _setup_geometry(self, forcing_kind: str) -> None:
-        g, cfg = self.grid, self.config
-        dtype = g.mask_c.dtype
-        self.g3 = bc.level_grid(g, g.mask3_c, g.mask3_u, g.mask3_v)
-        self.dz3 = g.dz[:, None, None]
-        self.depth_u = jnp.sum(self.dz3 * g.mask3_u, axis=0)  # resting, full cells
-        self.depth_v = jnp.sum(self.dz3 * g.mask3_v, axis=0)
-        self.depth_c = jnp.sum(self.dz3 * g.mask3_c, axis=0)
-        # z* level fractions dz_k / H of each column (0 on land)
-        self.stretch = (
-            g.mask3_c * self.dz3 / jnp.where(self.depth_c > 0, self.depth_c, 1.0)
-        )
-        # bottom level indicator of each u/v column (for the bottom drag)
-        below_u = jnp.concatenate([g.mask3_u[1:], jnp.zeros_like(g.mask3_u[:1])], 0)
-        below_v = jnp.concatenate([g.mask3_v[1:], jnp.zeros_like(g.mask3_v[:1])], 0)
-        self.bottom_u, self.bottom_v = g.mask3_u - below_u, g.mask3_v - below_v
-        self.spacing = 0.5 * (self.dz3[1:] + self.dz3[:-1])
-        if cfg.grid.kind == "sphere":
-            lat_c = np.radians(row_coordinate(cfg, g))
-            lat_f = lat_c - 0.5 * np.radians(
-                (cfg.grid.lat_north - cfg.grid.lat_south) / cfg.grid.ny
-            )
-            self.tan_u = jnp.asarray(np.tan(lat_c)[:, None], dtype)
-            self.tan_v = jnp.asarray(np.tan(lat_f)[:, None], dtype)
-            self.radius = EARTH_RADIUS
-            scale = np.cos(lat_c) ** 2 if cfg.physics.pe_scale_viscosity else 1.0
-            scale_q = np.cos(lat_f) ** 2 if cfg.physics.pe_scale_viscosity else 1.0
-        else:
-            self.tan_u = self.tan_v = jnp.zeros((g.shape[0], 1), dtype)
-            self.radius = 0.0
-            scale = scale_q = np.ones(g.shape[0])
-        self.scale_c = jnp.asarray(np.broadcast_to(scale, g.shape[0])[:, None], dtype)
-        self.scale_q = jnp.asarray(np.broadcast_to(scale_q, g.shape[0])[:, None], dtype)
-        self.forcing: SurfaceForcing = build_forcing(cfg, g, forcing_kind)
 
     # -- parameters and state --------------------------------------------------
     def default_params(self) -> PrimitiveParams:
@@ -246,7 +200,9 @@ class PrimitiveModel(TiledCore):
         coeffs = self._coefficients(params)
 
         def one(fields, memory, _):
-            return baroclinic_step(self, fields, memory, coeffs, correction)
+            return baroclinic_step(
+                self.geometry, self.terms, fields, memory, coeffs, correction
+            )
 
         fields, memory = solver.substepped(one, self.config.physics.substeps)(
             state.fields, state.memory, state.step
@@ -281,23 +237,18 @@ class PrimitiveModel(TiledCore):
             cfl_names=("u", "v", "ssh"),
         )
 
-    def thickness(self, ssh: jax.Array) -> jax.Array:
-        """Level thicknesses (nz, ny, nx) [m] of the z* grid: dz (1 + eta / H),
-        with H the resting column depth; 0 on land."""
-        return self.stretch * (self.depth_c + self.grid.mask_c * ssh)
-
     def diagnostics(self, state) -> dict[str, jax.Array]:
         """Global volume [m3], kinetic + surface potential energy [J], heat and
         salt content [degC m3, psu m3]; all reproducibly summed."""
         g, f, ctx = self.grid, state.fields, self.context
         inner = g.interior
-        h = self.thickness(f["ssh"])
+        h = self.geometry.thickness(f["ssh"])
         ke = (
             0.5
             * RHO0
             * (
-                g.area_u * self.dz3 * g.mask3_u * f["u"] ** 2
-                + g.area_v * self.dz3 * g.mask3_v * f["v"] ** 2
+                g.area_u * self.geometry.dz3 * g.mask3_u * f["u"] ** 2
+                + g.area_v * self.geometry.dz3 * g.mask3_v * f["v"] ** 2
             )
         )
         pe = (

@@ -63,7 +63,7 @@ def test_coriolis_does_no_work(box):
 
 
 def test_tracer_advection_conserves_and_keeps_a_uniform_tracer_uniform(box):
-    g, dz, rng = box.grid, box.dz3, np.random.default_rng(2)
+    g, dz, rng = box.grid, box.geometry.dz3, np.random.default_rng(2)
     tu = random_field(box, rng, 1e6) * g.mask3_u
     tv = random_field(box, rng, 1e6) * g.mask3_v
     w = bc.vertical_velocity(g.mask3_c * op.divergence(tu, tv, g))
@@ -82,7 +82,8 @@ def test_tracer_advection_conserves_and_keeps_a_uniform_tracer_uniform(box):
 def test_horizontal_diffusion_conserves_and_smooths(box):
     g, rng = box.grid, np.random.default_rng(3)
     c = random_field(box, rng, 1.0)
-    change = bc.horizontal_diffusion(c, 1000.0, box.dz3, box.g3)
+    geo = box.geometry
+    change = bc.horizontal_diffusion(c, 1000.0, geo.dz3, geo.levels)
     area = np.asarray(g.interior(g.area_c * g.mask_c))
     ch, ci = np.asarray(g.interior(change)), np.asarray(g.interior(c))
     assert abs(exact_reference_sum(area * ch)) <= 1e-13 * np.abs(area * ch).sum()

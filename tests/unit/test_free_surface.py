@@ -33,19 +33,20 @@ def channel(serial_context, **physics):
 
 
 def cycle(m, eta, ubar, vbar, gu, gv, batch=None):
-    fields = m.bt_halo.tree(tuple(m.bt_grid.pad(a) for a in (eta, ubar, vbar, gu, gv)))
+    wide = m.geometry.barotropic
+    fields = m.bt_halo.tree(tuple(wide.grid.pad(a) for a in (eta, ubar, vbar, gu, gv)))
     out = fs.barotropic_substeps(
         *fields,
-        m.bt_depth_u,
-        m.bt_depth_v,
-        m.bt_grid,
+        wide.depth_u,
+        wide.depth_v,
+        wide.grid,
         m.config.physics.gravity,
         m.dt_step,
         SUBSTEPS,
         m.bt_halo.tree,
-        batch or m.bt_batch,
+        batch or wide.batch,
     )
-    return [m.bt_grid.interior(a) for a in out]
+    return [wide.grid.interior(a) for a in out]
 
 
 def test_filter_weights_sum_to_one_centred_on_dt():
