@@ -263,8 +263,15 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_devices()  # before JAX starts its backend: one GPU per rank
     from neuralogcm_hpc.parallel.context import get_context
+    from neuralogcm_hpc.parallel.mpi_check import MpiMismatchError
 
-    context = get_context()
+    try:
+        context = get_context()
+    except MpiMismatchError as error:  # every rank finds the same libraries
+        print(f"neuralogcm_hpc: error: {error}", file=sys.stderr, flush=True)
+        return 2
+    if context.mpi_libraries is not None:
+        _log(context)(f"MPI {context.mpi_libraries}")
     try:
         from neuralogcm_hpc import preflight
         from neuralogcm_hpc.config import ConfigError

@@ -367,6 +367,7 @@ class Simulation:
             self.model.dt,
             attrs={"config": cfg.to_json(), "case": cfg.case, **trained},
             codec=cfg.output.codec,
+            records_per_block=cfg.output.records_per_block,
             snapshot_every=cfg.output.every,
             average_every=cfg.output.average_every,
             mode="a" if restored is not None else "w",

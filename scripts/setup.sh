@@ -23,7 +23,7 @@ empty_cuda=$(mktemp -d)
 CUDA_PATH="$empty_cuda" MPICC="$PWD/$VENV/bin/mpicc" \
   python -m pip install --quiet --no-build-isolation "mpi4jax==0.9.1.post2"
 rmdir "$empty_cuda"
-python -m pip install --quiet -e ".[dev]"
+python -m pip install --quiet -e ".[dev,workstation]"
 python - <<'PY'
 import mpi4jax, jax  # noqa: F401  fail setup loudly if the MPI bridge does not import
 print(f"setup ok: jax {jax.__version__}, mpi4jax {mpi4jax.__version__}")

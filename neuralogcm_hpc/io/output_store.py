@@ -48,13 +48,23 @@ class CoordSpec:
 class OutputLayout:
     """Arrays of a store: coordinates, and per stream ("" = snapshots, "_mean" =
     time means) a time axis, a ``step`` axis and one array per variable whose
-    chunk is one tile at one record."""
+    chunk is one tile at one record.
+
+    ``records_per_block`` > 1 groups a tile's chunks of that many consecutive
+    records into one Zarr v3 shard, i.e. one file: a rank still writes only its
+    own files, and a store holds about variables x tiles x records / block files
+    instead of variables x tiles x records (a 50-year daily run of 5 variables on
+    64 ranks: 5.8 M files at 1, 183 k at 32). Each record's write rewrites its
+    shard (read, insert the record's chunk, write a new file and rename it over
+    the old one), so the bytes written per block grow as block^2 / 2 records.
+    """
 
     variables: dict[str, VariableSpec]
     coords: dict[str, CoordSpec]
     decomposition: Decomposition
     compressors: list
     time_attrs: dict[str, str]
+    records_per_block: int = 1
 
     def check(self) -> None:
         d = self.decomposition
@@ -132,10 +142,13 @@ class OutputLayout:
                 attrs["standard_name"] = spec.standard_name
             if suffix:
                 attrs["cell_methods"] = f"{time}: mean"
+            chunk = (1, *lead, d.tile_ny, d.tile_nx)
+            block = self.records_per_block
             group.create_array(
                 name + suffix,
                 shape=(0, *lead, d.ny, d.nx),
-                chunks=(1, *lead, d.tile_ny, d.tile_nx),
+                chunks=chunk,
+                shards=(block, *chunk[1:]) if block > 1 else None,
                 dtype=spec.dtype,
                 fill_value=np.nan,
                 compressors=self.compressors,

@@ -22,7 +22,9 @@ at the same steps)::
 Layout: snapshot variables ``name(time, [depth,] y, x)`` with coordinates ``time``
 (seconds since ``time_units``' epoch, time = step * dt) and ``step``; time means
 ``name_mean(time_mean, ...)`` with ``time_mean_bounds`` and ``cell_methods``. A chunk
-is one tile at one record. On ``mode="a"`` records with step >= resume_step (means
+is one tile at one record; ``records_per_block`` consecutive chunks of a tile share
+one file (a Zarr v3 shard, see OutputLayout; an existing store keeps its own
+layout). On ``mode="a"`` records with step >= resume_step (means
 ending after it) are dropped first, so a resumed run continues the time axis with
 no duplicate and no gap. ``mode="w"`` refuses an existing store unless
 ``overwrite`` (the old store is renamed aside, then deleted). Rank 0 holds the
@@ -102,6 +104,7 @@ class OutputWriter:
         mode: str = "w",
         overwrite: bool = False,
         resume_step: int = 0,
+        records_per_block: int = 1,
         time_units: str = "seconds since 2000-01-01 00:00:00",
         calendar: str = "proleptic_gregorian",
     ):
@@ -111,6 +114,8 @@ class OutputWriter:
             )
         if snapshot_every < 0 or average_every < 0:
             raise ValueError("snapshot_every and average_every must be >= 0")
+        if records_per_block < 1:
+            raise ValueError(f"records_per_block must be >= 1, not {records_per_block}")
         self.path = Path(path)
         self.decomposition, self.context = decomposition, context
         self.variables, self.coords = dict(variables), dict(coords)
@@ -125,6 +130,7 @@ class OutputWriter:
             decomposition,
             compressors(codec, level),
             {"units": time_units, "calendar": calendar},
+            records_per_block,
         )
         self._layout.check()
         self._overwrite = overwrite
@@ -162,9 +168,15 @@ class OutputWriter:
         # in-memory shapes stay the truth
         self._resizable = {n: self._group[n] for n in self._views}
         first = self._group[next(iter(self.variables))]
-        self._routing = ChunkRouting(decomposition, first.chunks[-2:], context.rank)
+        # the unit one rank must own whole is the file: the shard when there is one
+        unit = first.shards or first.chunks
+        self._routing = ChunkRouting(decomposition, unit[-2:], context.rank)
         self._queue = WriteQueue(max_in_flight)
         self._meta_lock = threading.Lock()
+        # Records sharing a shard are read-modify-write of one file: two writer
+        # threads updating it at once would lose one record, so such writes take
+        # turns (the time loop still does not wait for them).
+        self._shard_lock = threading.Lock() if unit[0] > 1 else contextlib.nullcontext()
         self._uncommitted: list[tuple] = []  # rank 0: records not yet in metadata
         # records are numbered in submission order (both streams); under _meta_lock
         self._submitted, self._done, self._written = 0, set(), 0
@@ -353,7 +365,8 @@ class OutputWriter:
         root = self.context.is_root
 
         def job():  # graph building, encoding and writing all off the loop's thread
-            dask.compute(*dask_store(stores), scheduler="threads", num_workers=2)
+            with self._shard_lock:
+                dask.compute(*dask_store(stores), scheduler="threads", num_workers=2)
             with self._meta_lock:  # this rank's records 0..k-1 are now all on disk
                 self._done.add(seq)
                 while self._written in self._done:

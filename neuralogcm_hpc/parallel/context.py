@@ -22,13 +22,15 @@ class ParallelContext:
     ``jax_comm`` is a clone of COMM_WORLD reserved for mpi4jax inside jitted code;
     ``host_comm`` is a second clone for mpi4py calls on the host (error agreement,
     broadcasts). Mixing the two kinds of call on one communicator can deadlock.
-    Both are None in a single-process run.
+    Both are None in a single-process run. ``mpi_libraries`` says which MPI
+    library mpi4py and mpi4jax's bridge run on (checked equal at start-up).
     """
 
     rank: int
     size: int
     jax_comm: object | None
     host_comm: object | None
+    mpi_libraries: str | None = None
 
     @property
     def is_root(self) -> bool:
@@ -105,7 +107,9 @@ def _launched_size() -> int | None:
 
 @functools.cache
 def get_context() -> ParallelContext:
-    """The process's context; MPI is imported only when the job has several ranks."""
+    """The process's context; MPI is imported only when the job has several ranks,
+    and then mpi4py and mpi4jax must run on the same MPI library (else
+    ``MpiMismatchError`` on every rank, before any communication)."""
     launched = _launched_size()
     if launched is None or launched == 1:
         return ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
@@ -114,9 +118,13 @@ def get_context() -> ParallelContext:
     world = MPI.COMM_WORLD
     if world.Get_size() == 1:  # e.g. SLURM_NTASKS set, but started without srun
         return ParallelContext(rank=0, size=1, jax_comm=None, host_comm=None)
+    from neuralogcm_hpc.parallel.mpi_check import check_mpi_libraries
+
+    libraries = check_mpi_libraries().describe()
     return ParallelContext(
         rank=world.Get_rank(),
         size=world.Get_size(),
         jax_comm=world.Clone(),
         host_comm=world.Clone(),
+        mpi_libraries=libraries,
     )

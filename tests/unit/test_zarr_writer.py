@@ -151,8 +151,9 @@ def test_writer_respects_in_flight_bound(tmp_path, context):
     assert xr.open_zarr(tmp_path / "o.zarr").sizes["time"] == 6
 
 
-def test_append_after_restart_has_no_duplicate_or_gap(tmp_path, context):
-    schedule = dict(snapshot_every=2, average_every=4)
+@pytest.mark.parametrize("block", [1, 3])  # 3: the resume point cuts a shard
+def test_append_after_restart_has_no_duplicate_or_gap(tmp_path, context, block):
+    schedule = dict(snapshot_every=2, average_every=4, records_per_block=block)
     run(tmp_path / "ref.zarr", context, range(0, 13), **schedule)
     # segment 1: checkpoint at step 4, keeps running to step 7, then dies unclosed
     first = make_writer(tmp_path / "o.zarr", context, **schedule)
@@ -176,6 +177,33 @@ def test_append_after_restart_has_no_duplicate_or_gap(tmp_path, context):
     for name in ("ssh", "temp", "ssh_mean", "temp_mean", "time", "time_mean"):
         np.testing.assert_array_equal(out[name].values, ref[name].values)  # bitwise
     assert "resumed at step 4" in out.attrs["history"]
+
+
+def test_blocked_records_share_one_file_per_tile(tmp_path, context):
+    """records_per_block = 4: 10 snapshot records of one tile in 3 files (shards)
+    per variable, read back exactly; concurrent writer threads (4 in flight)
+    updating one shard lose no record."""
+    path = tmp_path / "o.zarr"
+    run(path, context, range(10), snapshot_every=1, records_per_block=4,
+        max_in_flight=4)  # fmt: skip
+    ds = xr.open_zarr(path)
+    np.testing.assert_array_equal(ds.step.values, np.arange(10))
+    for i in range(10):
+        np.testing.assert_array_equal(ds.ssh.values[i], global_fields(i)["ssh"])
+        np.testing.assert_array_equal(ds.temp.values[i], global_fields(i)["temp"])
+    for name in ("ssh", "temp"):
+        files = [f for f in (path / name / "c").rglob("*") if f.is_file()]
+        assert len(files) == 3, files  # records 0-3, 4-7, 8-9
+    assert ds.ssh.encoding["shards"] == (4, NY, NX)
+    # a resumed run appends in the store's own layout, whatever it is asked for
+    writer = make_writer(path, context, snapshot_every=1, mode="a", resume_step=10,
+                         records_per_block=1)  # fmt: skip
+    for step in range(10, 13):
+        writer.update(step, global_fields(step))
+    writer.close()
+    ds = xr.open_zarr(path)
+    np.testing.assert_array_equal(ds.ssh.values[12], global_fields(12)["ssh"])
+    assert len([f for f in (path / "ssh" / "c").rglob("*") if f.is_file()]) == 4
 
 
 def test_final_write_is_not_duplicated(tmp_path, context):
