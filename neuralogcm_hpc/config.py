@@ -154,6 +154,11 @@ class PhysicsConfig:
     pe_restore_days: float = setting(
         30.0, "surface T/S restoring time scale of the top level (0 = off)", "day"
     )
+    forcing: str = setting(
+        "",
+        "primitive mode: Zarr store of forcing records (taux, tauy, temp_star, "
+        "salt_star on (time, y, x)), linear in time; empty = analytic forcing",
+    )
     pe_sst_south: float = setting(25.0, "restoring SST at the southern wall", "degC")
     pe_sst_north: float = setting(5.0, "restoring SST at the northern wall", "degC")
     pe_salt0: float = setting(35.0, "initial and restoring salinity (basin)", "psu")

@@ -86,10 +86,12 @@ def _vertical_coefficient(value, to_face):
     return to_face(value) if jnp.ndim(value) == 3 else value
 
 
-def baroclinic_step(m, fields, memory, coeffs, correction):
+def baroclinic_step(m, fields, memory, coeffs, correction, forcing=None):
     """(fields, memory) -> (fields, memory) over dt = m.dt_step; halos filled on
-    input and output."""
+    input and output. ``forcing``: the SurfaceForcing of this step (None = the
+    model's time-independent ``m.forcing``)."""
     g, p, dz, dt = m.grid, m.config.physics, m.dz3, m.dt_step
+    forcing = m.forcing if forcing is None else forcing
     u, v, eta = fields["u"], fields["v"], fields["ssh"]
     extra = correction(fields) if correction is not None else {}
 
@@ -120,7 +122,7 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
         m.spacing,
         dt,
         g.mask3_u,
-        m.forcing.taux / rho0,
+        forcing.taux / rho0,
         drag_u * m.bottom_u,
     )
     v_star = implicit_vertical_diffusion(
@@ -130,7 +132,7 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
         m.spacing,
         dt,
         g.mask3_v,
-        m.forcing.tauy / rho0,
+        forcing.tauy / rho0,
         drag_v * m.bottom_v,
     )
 
@@ -171,8 +173,8 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
         tracers[name] = g.mask3_c * (h_old * c + dt * change) / _safe(h_new)
     kappa = _vertical_diffusivity(m, tracers, coeffs, kappa_shear)
     flux_t = flux_s = None
-    if m.forcing.piston > 0:
-        flux_t, flux_s = m.forcing.tracer_fluxes(tracers["temp"][0], tracers["salt"][0])
+    if forcing.piston > 0:
+        flux_t, flux_s = forcing.tracer_fluxes(tracers["temp"][0], tracers["salt"][0])
     out = {
         "u": u_new,
         "v": v_new,

@@ -18,6 +18,7 @@ from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
+from neuralogcm_hpc.physics.forcing_store import read_series
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_step import baroclinic_step
@@ -174,6 +175,17 @@ class PrimitiveModel:
         self.scale_c = jnp.asarray(np.broadcast_to(scale, g.shape[0])[:, None], dtype)
         self.scale_q = jnp.asarray(np.broadcast_to(scale_q, g.shape[0])[:, None], dtype)
         self.forcing: SurfaceForcing = build_forcing(cfg, g, forcing_kind)
+        # physics.forcing: records in a store replace the analytic fields in time
+        self.forcing_series = None
+        if cfg.physics.forcing:
+            self.forcing_series = read_series(
+                cfg.physics.forcing,
+                cfg,
+                g,
+                self.decomposition,
+                self.context.rank,
+                self.forcing,
+            )
 
     # -- parameters and state --------------------------------------------------
     def default_params(self) -> PrimitiveParams:
@@ -255,15 +267,23 @@ class PrimitiveModel:
                 out[name] = leaf.value()
         return out
 
-    def _baroclinic_step(self, fields, memory, coeffs, correction):
-        return baroclinic_step(self, fields, memory, coeffs, correction)
+    def _baroclinic_step(self, fields, memory, coeffs, correction, forcing=None):
+        return baroclinic_step(self, fields, memory, coeffs, correction, forcing)
+
+    def forcing_at(self, step) -> SurfaceForcing:
+        """The surface forcing of model step ``step`` (time step x dt)."""
+        if self.forcing_series is None:
+            return self.forcing
+        return self.forcing_series.at(step * self.dt)
 
     def step(self, state, params, correction=None) -> OceanState:
-        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps."""
+        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps,
+        under the forcing of the step's start time."""
         coeffs = self._coefficients(params)
+        forcing = self.forcing_at(state.step)
 
         def one(_, carry):
-            return self._baroclinic_step(*carry, coeffs, correction)
+            return self._baroclinic_step(*carry, coeffs, correction, forcing)
 
         carry = (state.fields, state.memory)
         substeps = self.config.physics.substeps
