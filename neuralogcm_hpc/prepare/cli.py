@@ -59,3 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print("SUMMARY " + json.dumps(summary, sort_keys=True), flush=True)
     return 0
+
+
+def data_dir(argv: list[str]) -> str:
+    """The output directory ``main(argv)`` writes to (for scripts/real_data.sh)."""
+    from neuralogcm_hpc.run import resolve_config
+
+    args = build_parser().parse_args(argv)
+    args.steps = args.output = args.checkpoint_dir = args.days = None
+    return args.out or resolve_config(args).train.data

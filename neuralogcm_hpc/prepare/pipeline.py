@@ -147,6 +147,7 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
             length,
             interval,
             dates,
+            ds.time.values[0],
             provenance,
             dtype,
         )

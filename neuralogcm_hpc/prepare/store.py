@@ -50,6 +50,7 @@ def layout(
     n_time: int,
     dt: float,
     starts: np.ndarray,
+    epoch: np.datetime64,
     attrs: dict,
     dtype,
 ) -> None:
@@ -74,10 +75,18 @@ def layout(
         starts,
         {"long_name": "date of the trajectory's first snapshot"},
     )
+    # model time of the first snapshot: seconds since the source's first one
+    # (the epoch of a physics.forcing store made for these data)
+    seconds = (starts - epoch) / np.timedelta64(1, "s")
+    start_time = (
+        "trajectory",
+        seconds,
+        {"units": "s", "long_name": "model time of the trajectory's first snapshot"},
+    )
     ds = xr.Dataset(
         variables,
-        coords={**coords, "time": time, "start": start},
-        attrs={"Conventions": "CF-1.10", "dt": dt, **attrs},
+        coords={**coords, "time": time, "start": start, "start_time": start_time},
+        attrs={"Conventions": "CF-1.10", "dt": dt, "epoch": str(epoch), **attrs},
     )
     ds.to_zarr(path, mode="w", compute=False, zarr_format=3, consolidated=False)
 

@@ -129,6 +129,8 @@ def test_prepare_writes_the_readers_layout_with_model_masks(prepared, glorys):
     two = Decomposition(24, 12, 2, 1, True, False)
     tile = read_tiles(out / "train.zarr", model.prognostic_names, two, 1)
     assert tile.shape == (2, 3) and tile.dt == 86400.0
+    # model time of each trajectory's start: days since the first snapshot
+    np.testing.assert_array_equal(tile.start_time, [0.0, 3 * 86400.0])
     full = read_tiles(out / "test.zarr", model.prognostic_names, model.decomposition, 0)
     masks = {n: np.asarray(m) for n, m in model._masks().items()}
     g = model.grid
