@@ -7,20 +7,19 @@ import xarray as xr
 
 from neuralogcm_hpc.prepare.conservative import Conservative, cell_areas
 from neuralogcm_hpc.prepare.names import PrepareError
-from neuralogcm_hpc.prepare.vertical import column_depth
 
 
 def source_columns(temp: xr.DataArray, level_edges: np.ndarray) -> np.ndarray:
     """Ocean depth [m] of every source column (0 = land): the bottom of its deepest
-    non-NaN level in the first snapshot, read one level at a time."""
+    non-NaN level (counted from the top, in the first snapshot), read one level
+    at a time; only a count per column is kept (GLORYS12: 4320 x 2041 int16)."""
     first = temp.isel(time=0)
-    wet_above = None
-    levels = []
+    wet_above, count = None, None
     for k in range(first.sizes["depth"]):
         wet = np.isfinite(first.isel(depth=k).values)
         wet_above = wet if wet_above is None else wet_above & wet
-        levels.append(wet_above)
-    return column_depth(np.stack(levels), level_edges)
+        count = wet_above.astype(np.int16) if count is None else count + wet_above
+    return np.asarray(level_edges)[count]
 
 
 def model_bathymetry(

@@ -27,10 +27,3 @@ def level_overlaps(model_edges: np.ndarray, source_edges: np.ndarray) -> np.ndar
     out = np.zeros((len(model_edges) - 1, len(source_edges) - 1))
     np.add.at(out, (rows, cols), hi - lo)
     return out
-
-
-def column_depth(wet: np.ndarray, source_edges: np.ndarray) -> np.ndarray:
-    """Depth [m] of the deepest wet source level's bottom per column (0 = land);
-    ``wet`` (levels, ...) True where the data are not NaN."""
-    n_wet = np.sum(np.cumprod(wet, axis=0), axis=0)  # wet levels from the top down
-    return np.asarray(source_edges)[n_wet]
