@@ -46,6 +46,17 @@ class GridConfig:
         "bathymetry (0 = nz equal levels)",
         "m",
     )
+    coastlines: str = setting(
+        "idealised",
+        "land of the `global` case: idealised continents, or globe = real "
+        "coastlines (global-land-mask, cells more than half land)",
+        choices=("idealised", "globe"),
+    )
+    bathymetry: str = setting(
+        "",
+        "Zarr store with the resting depth `bathymetry` (y, x) on this grid, e.g. "
+        "prepare's grid.zarr (empty = the case's own)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -142,6 +153,11 @@ class PhysicsConfig:
     )
     pe_restore_days: float = setting(
         30.0, "surface T/S restoring time scale of the top level (0 = off)", "day"
+    )
+    forcing: str = setting(
+        "",
+        "primitive mode: Zarr store of forcing records (taux, tauy, temp_star, "
+        "salt_star on (time, y, x)), linear in time; empty = analytic forcing",
     )
     pe_sst_south: float = setting(25.0, "restoring SST at the southern wall", "degC")
     pe_sst_north: float = setting(5.0, "restoring SST at the northern wall", "degC")
@@ -273,6 +289,32 @@ class TrainConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class PrepareConfig:
+    """Reanalysis files -> training data in ``train.data``
+    (``python -m neuralogcm_hpc.prepare``, docs/real_data.md)."""
+
+    sources: str = setting(
+        "", "reanalysis files (NetCDF or Zarr): comma-separated paths or globs"
+    )
+    preset: str = setting(
+        "glorys",
+        "variable and coordinate names of the product",
+        choices=("glorys", "oras5"),
+    )
+    names: str = setting(
+        "",
+        "name overrides NAME=SOURCE_NAME,... (NAME: u v ssh temp salt lon lat "
+        "depth time)",
+    )
+    split: str = setting(
+        "0.7,0.15,0.15", "train,validation,test fractions of the time series"
+    )
+    min_wet_fraction: float = setting(
+        0.5, "model cells with a smaller wet area fraction in the data are land"
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class Config:
     case: str = setting("beta_plane_small", "named case the defaults came from")
     precision: str = setting(
@@ -288,6 +330,7 @@ class Config:
     output: OutputConfig = dataclasses.field(default_factory=OutputConfig)
     checkpoint: CheckpointConfig = dataclasses.field(default_factory=CheckpointConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    prepare: PrepareConfig = dataclasses.field(default_factory=PrepareConfig)
 
     def replace(self, **changes) -> Config:
         """A copy with dotted keys changed, e.g. ``replace(**{"grid.nx": 64})``."""
@@ -450,7 +493,10 @@ RANGES = {
     "train.checkpoint_every train.check_every train.refine "
     "train.trajectory_length output.records_per_block": _at_least(1),
     "train.remat_segment": _at_least(-1),
-    "train.final_lr_fraction": ((lambda v: 0 <= v <= 1), "in [0, 1]"),
+    "train.final_lr_fraction prepare.min_wet_fraction": (
+        (lambda v: 0 <= v <= 1),
+        "in [0, 1]",
+    ),
 }
 
 
@@ -462,7 +508,7 @@ MODE_ONLY = {
         "time.integrator physics.biharmonic physics.drag physics.initial "
         "physics.ic_amplitude physics.ic_width"
     ).split(),
-    "primitive": ["physics.diffusivity"]
+    "primitive": ["physics.diffusivity", "physics.forcing"]
     + [f"physics.{f.name}" for f in dataclasses.fields(PhysicsConfig)
        if f.name.startswith("pe_")],
 }

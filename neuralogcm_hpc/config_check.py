@@ -20,9 +20,11 @@ SIMULATE_FREE = (
     "time.steps",
     "time.steps_per_call",
     "train.",
+    "prepare.",
 )
 # `train --resume`: the optimiser's schedule, data, network and loss must match;
 # the length of the run and the cadence of logs, checks and checkpoints may not.
+# prepare.* only says how train.data was made (its stores carry that provenance).
 TRAIN_FREE = (
     "output.",
     "checkpoint.",
@@ -35,6 +37,7 @@ TRAIN_FREE = (
     "train.checkpoint_every",
     "train.check_every",
     "train.eval_leads",
+    "prepare.",
 )
 
 ALLOW_FLAG = "--allow-config-change"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import equinox as eqx
@@ -19,6 +20,7 @@ from neuralogcm_hpc.physics.constants import RHO0
 from neuralogcm_hpc.physics.core import TiledCore
 from neuralogcm_hpc.physics.eos import EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing
+from neuralogcm_hpc.physics.forcing_store import read_series
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_geometry import PEGeometry
@@ -102,6 +104,17 @@ class PrimitiveModel(TiledCore):
             kind=p.pe_eos, alpha=p.pe_alpha, beta=p.pe_beta, gravity=p.gravity
         )
         self.forcing: SurfaceForcing = build_forcing(config, self.grid, forcing)
+        # physics.forcing: records in a store replace the analytic fields in time
+        self.forcing_series = None
+        if p.forcing:
+            self.forcing_series = read_series(
+                p.forcing,
+                config,
+                self.grid,
+                self.decomposition,
+                self.context.rank,
+                self.forcing,
+            )
         self.terms = StepTerms(
             physics=p,
             eos=self.eos,
@@ -195,13 +208,21 @@ class PrimitiveModel(TiledCore):
         # all coefficient fields in one packed exchange per model step
         return {**out, **self.halo.tree(fields)}
 
+    def forcing_at(self, step) -> SurfaceForcing:
+        """The surface forcing of model step ``step`` (time step x dt)."""
+        if self.forcing_series is None:
+            return self.forcing
+        return self.forcing_series.at(step * self.dt)
+
     def step(self, state, params, correction=None) -> OceanState:
-        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps."""
+        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps,
+        under the forcing of the step's start time."""
         coeffs = self._coefficients(params)
+        terms = dataclasses.replace(self.terms, forcing=self.forcing_at(state.step))
 
         def one(fields, memory, _):
             return baroclinic_step(
-                self.geometry, self.terms, fields, memory, coeffs, correction
+                self.geometry, terms, fields, memory, coeffs, correction
             )
 
         fields, memory = solver.substepped(one, self.config.physics.substeps)(

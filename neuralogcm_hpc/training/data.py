@@ -26,11 +26,19 @@ class TileDataset:
 
     ``fields[name]``: (trajectories, times, [levels,] ny_tile, nx_tile) interior
     tiles at the model's C-grid positions; snapshots ``dt`` seconds apart (one
-    hybrid step).
+    hybrid step). ``start_time``: model time [s] of each trajectory's first
+    snapshot (prepared reanalyses: seconds since their first snapshot), which
+    time-varying forcing is read at; None = every trajectory starts at 0.
     """
 
     fields: dict[str, np.ndarray]
     dt: float
+    start_time: np.ndarray | None = None
+
+    def time_of(self, trajectory: int, snapshot: int) -> float:
+        """Model time [s] of a snapshot."""
+        start = 0.0 if self.start_time is None else float(self.start_time[trajectory])
+        return start + snapshot * self.dt
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -241,4 +249,6 @@ def read_tiles(path, names: tuple[str, ...], decomposition: Decomposition,
     if dt is None:
         dt = float(ds.attrs["dt"]) if "dt" in ds.attrs else float(
             ds["time"].values[1] - ds["time"].values[0])
-    return TileDataset(fields, dt)
+    start = (np.asarray(ds["start_time"].values, np.float64)
+             if "start_time" in ds.variables else None)
+    return TileDataset(fields, dt, start)

@@ -137,6 +137,12 @@ class Trainer:
         size = min(self.t.batch, len(windows))
         return windows[rng.choice(len(windows), size=size, replace=False)]
 
+    def _start_steps(self, data: TileDataset, picks: np.ndarray) -> jax.Array:
+        """Model step of each window's first snapshot (data.start_time; 0 without
+        it), so time-varying forcing is read at the data's own times."""
+        seconds = [data.time_of(int(tr), int(s)) for tr, s in picks]
+        return jnp.asarray(np.rint(np.array(seconds) / self.hybrid.model.dt), jnp.int64)
+
     def _stack(self, data: TileDataset, picks: np.ndarray, length: int):
         pairs = [data.window(int(tr), int(s), length) for tr, s in picks]
         first = {n: jnp.asarray(np.stack([p[0][n] for p in pairs]))
@@ -146,20 +152,21 @@ class Trainer:
         return first, targets
 
     # -- the compiled step ---------------------------------------------------------
-    def _batch_loss(self, trainable, first, targets, segment):
+    def _batch_loss(self, trainable, first, targets, segment, steps=None):
         params = eqx.combine(trainable, self.static)
         model = self.hybrid.model
+        n = next(iter(first.values())).shape[0]
+        steps = jnp.zeros(n, jnp.int64) if steps is None else steps
 
         def one(acc, sample):
-            f0, tgt = sample
-            state = model.with_fields(self.template, f0)
+            f0, tgt, step = sample
+            state = model.with_fields(self.template, f0).replace(step=step)
             out = rollout_loss(self.hybrid, params, state, tgt, self.loss_spec,
                                self.context, segment)
             return jax.tree.map(jnp.add, acc, out), None
 
         zero = (jnp.zeros(()), (jnp.zeros(()), jnp.zeros(())))
-        total, _ = jax.lax.scan(one, zero, (first, targets))
-        n = next(iter(first.values())).shape[0]
+        total, _ = jax.lax.scan(one, zero, (first, targets, steps))
         return jax.tree.map(lambda x: x / n, total)
 
     def _sum_over_ranks(self, grads: HybridParams) -> HybridParams:
@@ -187,9 +194,9 @@ class Trainer:
         return jax.tree.map(lambda g: g * scale, grads), norm
 
     def _step_fn(self, segment: int):
-        def step(trainable, opt_state, first, targets):
+        def step(trainable, opt_state, first, targets, steps=None):
             grad_fn = jax.grad(self._batch_loss, has_aux=True)
-            grads, (mse, penalty) = grad_fn(trainable, first, targets, segment)
+            grads, (mse, penalty) = grad_fn(trainable, first, targets, segment, steps)
             grads, norm = self._clip(self._sum_over_ranks(grads))
             net_up, net_state = _update(self.net_opt, grads.corrector, opt_state[0],
                                         trainable.corrector)
@@ -204,11 +211,13 @@ class Trainer:
     def train_step(self, state: TrainState) -> tuple[TrainState, dict]:
         """One optimisation step (collective)."""
         length = self.rollout_length(state.step)
-        first, targets = self._stack(self.data, self.batch(state.step, length), length)
+        picks = self.batch(state.step, length)
+        first, targets = self._stack(self.data, picks, length)
         if length not in self._steps:
             self._steps[length] = self._step_fn(self.segment(length))
         trainable, opt_state, metrics = self._steps[length](
-            state.trainable, state.opt_state, first, targets)
+            state.trainable, state.opt_state, first, targets,
+            self._start_steps(self.data, picks))
         return TrainState(trainable, opt_state, state.step + 1), metrics
 
     def evaluate(self, state: TrainState, data: TileDataset, length: int) -> float:
@@ -216,10 +225,11 @@ class Trainer:
         picks = data.windows(length)
         if length not in self._evals:
             self._evals[length] = jax.jit(
-                lambda tr, f, t: fast_sum(self._batch_loss(tr, f, t, 0)[1][0],
-                                          self.context))
+                lambda tr, f, t, s: fast_sum(self._batch_loss(tr, f, t, 0, s)[1][0],
+                                             self.context))
         first, targets = self._stack(data, picks, length)
-        return float(self._evals[length](state.trainable, first, targets))
+        return float(self._evals[length](state.trainable, first, targets,
+                                         self._start_steps(data, picks)))
 
     def forecast_error(self, state: TrainState, data: TileDataset, lead: int) -> float:
         """Normalised MSE (the loss's weights) of free runs ``lead`` hybrid steps
@@ -229,23 +239,26 @@ class Trainer:
         if ("free", lead) not in self._evals:
             model = self.hybrid.model
 
-            def error(trainable, first, truth):
+            def error(trainable, first, truth, steps):
                 params = eqx.combine(trainable, self.static)
 
                 def one(sample):
                     state = model.with_fields(self.template, sample[0])
+                    state = state.replace(step=sample[2])
                     fields = model.fields(self.hybrid.advance(state, params, lead))
                     return step_loss(self.loss_spec, fields, sample[1],
                                      self.context)[0]
 
                 # a NaN anywhere survives the sum, so every rank sees it
-                return fast_sum(jnp.mean(jax.lax.map(one, (first, truth))),
+                return fast_sum(jnp.mean(jax.lax.map(one, (first, truth, steps))),
                                 self.context)
 
             self._evals["free", lead] = jax.jit(error)
         first = {n: jnp.asarray(x[:, 0]) for n, x in data.fields.items()}
         truth = {n: jnp.asarray(x[:, lead]) for n, x in data.fields.items()}
-        value = float(self._evals["free", lead](state.trainable, first, truth))
+        starts = np.array([(t, 0) for t in range(data.shape[0])])
+        value = float(self._evals["free", lead](state.trainable, first, truth,
+                                                self._start_steps(data, starts)))
         return value if math.isfinite(value) else math.inf
 
     # -- cross-rank agreement ------------------------------------------------------
@@ -271,7 +284,8 @@ class Trainer:
 
 def evaluate_test(trainer: Trainer, state: TrainState, path) -> dict:
     """Physics-only (initial physics parameters, no corrector) vs the trained
-    hybrid on the test trajectories at ``train.eval_leads`` days."""
+    hybrid on the test trajectories at ``train.eval_leads`` days; persistence
+    and the training period's mean per cell (climatology) as references."""
     model, t = trainer.hybrid.model, trainer.t
     test = read_tiles(path, model.prognostic_names, model.decomposition,
                       trainer.context.rank)
@@ -279,8 +293,9 @@ def evaluate_test(trainer: Trainer, state: TrainState, path) -> dict:
     baseline = HybridParams(initial.physics, None)
     leads = [float(d) for d in t.eval_leads.split(",")]
     stats = field_stats(trainer.data, cell_weights(trainer.hybrid), trainer.context)
+    climatology = {n: x.mean(axis=(0, 1)) for n, x in trainer.data.fields.items()}
     return evaluate.compare(trainer.hybrid, trainer.params(state), baseline, test,
-                            leads, stats, trainer.context)
+                            leads, stats, trainer.context, climatology=climatology)
 
 
 # -- command line: ``python -m neuralogcm_hpc.run train`` ---------------------------

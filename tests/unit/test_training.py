@@ -210,3 +210,18 @@ def test_evaluation_of_the_true_model_is_perfect(context, twin_data, tmp_path):
         assert result["hybrid"][name]["rmse"][-1] > 0
     json_path, png_path = E.write_report(result, tmp_path / "skill")
     assert json_path.stat().st_size > 0 and png_path.stat().st_size > 0
+
+
+def test_persistence_and_climatology_references():
+    from neuralogcm_hpc.training import evaluate as E
+
+    rng = np.random.default_rng(0)
+    fields = {"temp": rng.normal(size=(2, 5, 3, 4, 6)),
+              "ssh": rng.normal(size=(2, 5, 4, 6))}
+    test = D.TileDataset(fields, 86400.0)
+    clim = {n: x.mean(axis=(0, 1)) for n, x in fields.items()}
+    refs = E.reference_forecasts(test, [1, 4], clim)
+    for n, x in fields.items():
+        assert refs["persistence"][n].shape == (2, 2) + x.shape[2:]
+        np.testing.assert_array_equal(refs["persistence"][n][:, 1], x[:, 0])
+        np.testing.assert_array_equal(refs["climatology"][n][1, 0], clim[n])

@@ -1,0 +1,1 @@
+"""Reanalysis files -> model-grid training data (python -m neuralogcm_hpc.prepare)."""
