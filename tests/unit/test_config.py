@@ -67,6 +67,7 @@ OTHER_CHOICE = {
     "time.integrator": "ab2",
     "physics.initial": "rest",
     "physics.pe_eos": "jmfwg06",
+    "physics.forcing": "forcing.zarr",
 }
 
 
