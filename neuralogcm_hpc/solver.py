@@ -89,14 +89,24 @@ def _ssp_rk3(tendency, exchange, dt):
     return step
 
 
+def adams_bashforth2(k: Fields, memory: dict) -> tuple[Fields, dict]:
+    """The AB2 extrapolation 1.5 k_n - 0.5 k_n-1 of the tendencies ``k`` and the
+    memory for the next step. ``memory`` holds the previous tendencies and a
+    ``started`` flag; the first step is forward Euler (previous = current
+    makes 1.5 k - 0.5 k = k). Used by the ``ab2`` integrator and by the
+    primitive-equation step's slow momentum terms."""
+    started = memory["started"]
+    out = {}
+    for name, value in k.items():
+        previous = jnp.where(started, memory["previous"][name], value)
+        out[name] = 1.5 * value - 0.5 * previous
+    return out, {"previous": k, "started": jnp.ones((), bool)}
+
+
 def _ab2(tendency, exchange, dt):
     def step(y, memory, n=0):
-        k = tendency(y)
-        started = memory["started"]
-        # first step: Euler (previous = current tendency makes 1.5 k - 0.5 k = k)
-        previous = {n: jnp.where(started, memory["previous"][n], k[n]) for n in k}
-        new = exchange(_axpy(y, [(1.5 * dt, k), (-0.5 * dt, previous)]))
-        return new, {"previous": k, "started": jnp.ones((), bool)}
+        k, memory = adams_bashforth2(tendency(y), memory)
+        return exchange(_axpy(y, [(dt, k)])), memory
 
     return step
 

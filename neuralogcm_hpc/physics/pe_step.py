@@ -4,7 +4,8 @@ Every stage reads the tile's metrics from an explicit ``PEGeometry`` and the
 step's settings from ``StepTerms``; none reads the model. The stages, in order
 (see PrimitiveModel for the equations):
 
-1. ``momentum_predictor``: Adams-Bashforth 2 slow terms, forward-backward
+1. ``momentum_predictor``: Adams-Bashforth 2 slow terms (solver.py's
+   ``adams_bashforth2``), forward-backward
    Coriolis, implicit vertical viscosity with wind stress and bottom drag;
 2. ``barotropic_cycle``: the depth mean of the slow tendencies drives the
    split-explicit free surface on the wide-halo tile;
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 
+from neuralogcm_hpc import solver
 from neuralogcm_hpc.config import PhysicsConfig
 from neuralogcm_hpc.parallel.halo import with_halo
 from neuralogcm_hpc.physics import baroclinic as bc
@@ -54,15 +56,14 @@ class StepTerms:
 
 @dataclasses.dataclass(frozen=True)
 class Predictor:
-    """The momentum predictor's results: predicted velocities, this step's slow
-    tendencies (remembered for AB2), the Coriolis terms it applied (their depth
+    """The momentum predictor's results: predicted velocities, the AB2 memory
+    of this step's slow tendencies, the Coriolis terms it applied (their depth
     mean moves into the barotropic cycle) and the shear part of the vertical
     diffusivity (None without shear mixing)."""
 
     u: jax.Array
     v: jax.Array
-    slow_u: jax.Array
-    slow_v: jax.Array
+    memory: dict  # the AB2 memory for the next step
     coriolis_u: jax.Array
     coriolis_v: jax.Array
     kappa_shear: jax.Array | None
@@ -99,11 +100,9 @@ def momentum_predictor(geo: PEGeometry, terms: StepTerms, fields, memory, coeffs
     g, p, dz, dt = geo.grid, terms.physics, geo.dz3, terms.dt
     u, v = fields["u"], fields["v"]
     du, dv = _slow_momentum(geo, terms, fields, coeffs)
-    started = memory["started"]
-    prev_u = jnp.where(started, memory["previous"]["u"], du)
-    prev_v = jnp.where(started, memory["previous"]["v"], dv)
-    gu = 1.5 * du - 0.5 * prev_u + g.mask3_u * extra.get("u", 0.0)
-    gv = 1.5 * dv - 0.5 * prev_v + g.mask3_v * extra.get("v", 0.0)
+    slow, memory = solver.adams_bashforth2({"u": du, "v": dv}, memory)
+    gu = slow["u"] + g.mask3_u * extra.get("u", 0.0)
+    gv = slow["v"] + g.mask3_v * extra.get("v", 0.0)
     fv = bc.coriolis_at_u(v, g)
     u_star = g.mask3_u * (u + dt * (gu + fv))
     fu_star = bc.coriolis_at_v(u_star, g)
@@ -124,7 +123,7 @@ def momentum_predictor(geo: PEGeometry, terms: StepTerms, fields, memory, coeffs
         v_star, dz, _vertical_coefficient(nu_v, op.c_to_v), geo.spacing, dt,
         g.mask3_v, terms.forcing.tauy / rho0, drag_v * geo.bottom_v,
     )
-    return Predictor(u_star, v_star, du, dv, fv, fu_star, kappa_shear)
+    return Predictor(u_star, v_star, memory, fv, fu_star, kappa_shear)
 
 
 def _slow_momentum(geo, terms, fields, coeffs):
@@ -284,11 +283,7 @@ def baroclinic_step(geo: PEGeometry, terms: StepTerms, fields, memory, coeffs,
         extra,
     )
     out = terms.exchange({"u": u_new, "v": v_new, **tracers, "ssh": eta_new})
-    memory = {
-        "previous": {"u": pred.slow_u, "v": pred.slow_v},
-        "started": jnp.ones((), bool),
-    }
-    return out, memory
+    return out, pred.memory
 
 
 # -- vertical mixing ---------------------------------------------------------------
