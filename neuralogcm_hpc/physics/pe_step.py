@@ -50,7 +50,7 @@ def _zstar_velocity(m, div):
     then do not heave the stratification; with a free top level alone they did,
     and that heave's pressure, sampled once per baroclinic step, amplified the
     barotropic seiches (~0.2 % per step in a 12-cell basin)."""
-    total = jnp.sum(div, axis=0)
+    total = bc.level_sum(div)
     return bc.vertical_velocity(div - m.stretch * total)
 
 
@@ -136,13 +136,13 @@ def baroclinic_step(m, fields, memory, coeffs, correction):
 
     # 2. free surface: the depth mean of the slow tendencies drives (eta, U)
     hu, hv = _safe(m.depth_u), _safe(m.depth_v)
-    ubar = jnp.sum(dz * g.mask3_u * u, 0) / hu
-    vbar = jnp.sum(dz * g.mask3_v * v, 0) / hv
-    ubar_star = jnp.sum(dz * g.mask3_u * u_star, 0) / hu
-    vbar_star = jnp.sum(dz * g.mask3_v * v_star, 0) / hv
+    ubar = bc.level_sum(dz * g.mask3_u * u) / hu
+    vbar = bc.level_sum(dz * g.mask3_v * v) / hv
+    ubar_star = bc.level_sum(dz * g.mask3_u * u_star) / hu
+    vbar_star = bc.level_sum(dz * g.mask3_v * v_star) / hv
     # the depth-mean Coriolis of the predictor moves into the sub-steps
-    coriolis_u = jnp.sum(dz * g.mask3_u * fv, 0) / hu
-    coriolis_v = -jnp.sum(dz * g.mask3_v * fu_star, 0) / hv
+    coriolis_u = bc.level_sum(dz * g.mask3_u * fv) / hu
+    coriolis_v = -bc.level_sum(dz * g.mask3_v * fu_star) / hv
     forcing_u = g.mask_u * ((ubar_star - ubar) / dt - coriolis_u)
     forcing_v = g.mask_v * ((vbar_star - vbar) / dt - coriolis_v)
     # (eta, U) come back time-filtered (free_surface.barotropic_substeps)

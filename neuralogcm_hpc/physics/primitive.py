@@ -19,6 +19,7 @@ from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.eos import RHO0, EquationOfState
 from neuralogcm_hpc.physics.forcing import SurfaceForcing, build_forcing, row_coordinate
 from neuralogcm_hpc.physics.free_surface import cycle_length, halo_fills
+from neuralogcm_hpc.physics.opaque import opaque_constants
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.pe_step import baroclinic_step
 from neuralogcm_hpc.state import OceanState
@@ -134,17 +135,17 @@ class PrimitiveModel:
             bathymetry,
         )
         dz3 = self.bt_grid.dz[:, None, None]
-        self.bt_depth_u = jnp.sum(dz3 * self.bt_grid.mask3_u, axis=0)
-        self.bt_depth_v = jnp.sum(dz3 * self.bt_grid.mask3_v, axis=0)
+        self.bt_depth_u = bc.level_sum(dz3 * self.bt_grid.mask3_u)
+        self.bt_depth_v = bc.level_sum(dz3 * self.bt_grid.mask3_v)
 
     def _setup_geometry(self, forcing_kind: str) -> None:
         g, cfg = self.grid, self.config
         dtype = g.mask_c.dtype
         self.g3 = bc.level_grid(g, g.mask3_c, g.mask3_u, g.mask3_v)
         self.dz3 = g.dz[:, None, None]
-        self.depth_u = jnp.sum(self.dz3 * g.mask3_u, axis=0)  # resting, full cells
-        self.depth_v = jnp.sum(self.dz3 * g.mask3_v, axis=0)
-        self.depth_c = jnp.sum(self.dz3 * g.mask3_c, axis=0)
+        self.depth_u = bc.level_sum(self.dz3 * g.mask3_u)  # resting, full cells
+        self.depth_v = bc.level_sum(self.dz3 * g.mask3_v)
+        self.depth_c = bc.level_sum(self.dz3 * g.mask3_c)
         # z* level fractions dz_k / H of each column (0 on land)
         self.stretch = (
             g.mask3_c * self.dz3 / jnp.where(self.depth_c > 0, self.depth_c, 1.0)
@@ -259,11 +260,14 @@ class PrimitiveModel:
         return baroclinic_step(self, fields, memory, coeffs, correction)
 
     def step(self, state, params, correction=None) -> OceanState:
-        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps."""
-        coeffs = self._coefficients(params)
+        """One model step: ``physics.substeps`` baroclinic steps of dt / substeps,
+        with the static arrays hidden from XLA's simplifier (physics/opaque.py)
+        so that every tiling compiles the same arithmetic."""
+        model = opaque_constants(self)
+        coeffs = model._coefficients(params)
 
         def one(_, carry):
-            return self._baroclinic_step(*carry, coeffs, correction)
+            return model._baroclinic_step(*carry, coeffs, correction)
 
         carry = (state.fields, state.memory)
         substeps = self.config.physics.substeps
@@ -281,10 +285,13 @@ class PrimitiveModel:
             "previous": {n: jnp.zeros_like(fields[n]) for n in ("u", "v")},
             "started": jnp.zeros((), bool),
         }
-        new, _ = self._baroclinic_step(fields, memory, self._coefficients(params), None)
-        masks = self._masks()
+        model = opaque_constants(self)
+        new, _ = model._baroclinic_step(
+            fields, memory, model._coefficients(params), None
+        )
+        masks = model._masks()
         return {
-            n: self.inside * masks[n] * (new[n] - fields[n]) / self.dt_step
+            n: model.inside * masks[n] * (new[n] - fields[n]) / self.dt_step
             for n in NAMES
         }
 
@@ -353,7 +360,7 @@ class PrimitiveModel:
         )
         return {
             "volume": global_sum(inner(g.area_c * h), ctx),
-            "energy": global_sum(inner(jnp.sum(ke, 0) + pe), ctx),
+            "energy": global_sum(inner(bc.level_sum(ke) + pe), ctx),
             "heat": global_sum(inner(g.area_c * h * f["temp"]), ctx),
             "salt": global_sum(inner(g.area_c * h * f["salt"]), ctx),
         }

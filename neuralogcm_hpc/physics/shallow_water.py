@@ -24,6 +24,7 @@ from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
 from neuralogcm_hpc.physics import guard, window
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.opaque import opaque_constants
 from neuralogcm_hpc.physics.params import Positive, coefficient
 from neuralogcm_hpc.physics.window import Window
 from neuralogcm_hpc.state import OceanState
@@ -242,10 +243,16 @@ class ShallowWaterModel:
 
     def tendency(self, fields, params, step=None) -> dict[str, jax.Array]:
         """Physics tendency; ``fields`` halos filled, output halos zero."""
-        return self._tendency(fields, self._coefficients(params))
+        model = opaque_constants(self)
+        return model._tendency(fields, model._coefficients(params))
 
     def step(self, state, params, correction=None):
-        """One model step (``physics.substeps`` integrator steps of dt / substeps)."""
+        """One model step (``physics.substeps`` integrator steps of dt / substeps),
+        with the static arrays hidden from XLA's simplifier (physics/opaque.py)
+        so that every tiling compiles the same arithmetic."""
+        return opaque_constants(self)._step(state, params, correction)
+
+    def _step(self, state, params, correction):
         coeffs = self._coefficients(params)
         substeps = self.config.physics.substeps
         dt = self.dt / substeps
