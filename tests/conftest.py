@@ -26,3 +26,20 @@ def shared_tmp_path(tmp_path, context):
     from pathlib import Path
 
     return Path(context.bcast(str(tmp_path)))
+
+
+@pytest.fixture
+def layout(context):
+    """kind -> (px, py) of a "tall", "wide" or "square" tiling of this job's
+    ranks (4: 4 x 1, 1 x 4, 2 x 2); skips the test if there is none besides
+    the serial run (1 rank; square on 2)."""
+
+    def tiling(kind: str) -> tuple[int, int]:
+        size = context.size
+        side = round(size**0.5)
+        found = {"tall": (size, 1), "wide": (1, size), "square": (side, side)}[kind]
+        if size == 1 or found[0] * found[1] != size:
+            pytest.skip(f"no {kind} layout of {size} rank(s) besides serial")
+        return found
+
+    return tiling

@@ -1,4 +1,4 @@
-"""The one use of private JAX / mpi4jax internals: MPI calls inside jax.checkpoint."""
+"""The only uses of private JAX / mpi4jax internals, each with its reason."""
 
 from __future__ import annotations
 
@@ -22,3 +22,13 @@ def allow_mpi_in_remat() -> None:
     from mpi4jax._src.utils import OrderedMPIEffect
 
     effects.remat_allowed_effects.add_type(OrderedMPIEffect)
+
+
+def mpi4jax_cpu_bridge():
+    """mpi4jax's compiled CPU bridge module (its shared library is what MPI
+    library the jitted calls use). Why private: mpi4jax 0.9 exposes neither the
+    module nor the library it links; parallel/mpi_check.py reads both to refuse
+    a bridge built against another MPI than mpi4py's. Imports mpi4jax."""
+    from mpi4jax._src.xla_bridge import mpi_xla_bridge_cpu
+
+    return mpi_xla_bridge_cpu

@@ -7,6 +7,8 @@ import os
 import struct
 from pathlib import Path
 
+from neuralogcm_hpc.parallel.jax_internals import mpi4jax_cpu_bridge
+
 # Set to 1 to run despite a reported mismatch (e.g. a vendor string this check
 # does not know, on two ABI-compatible MPICH-family libraries).
 SKIP_VARIABLE = "NEURALOGCM_SKIP_MPI_CHECK"
@@ -143,8 +145,7 @@ def inspect_libraries() -> MpiLibraries:
 
     libs = {"mpi4py_version": MPI.Get_library_version()}
     libs["mpi4py_library"] = mapped_library(needed_libmpi(MPI.__file__))
-    from mpi4jax._src.xla_bridge import mpi_xla_bridge_cpu as bridge
-
+    bridge = mpi4jax_cpu_bridge()
     # The bridge asks its own libmpi at import; a private attribute of mpi4jax
     # 0.9, so its absence only loses the vendor comparison.
     info = getattr(bridge, "MPI_ABI_INFO", {}) or {}

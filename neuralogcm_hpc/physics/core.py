@@ -14,6 +14,7 @@ from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.physics import guard
+from neuralogcm_hpc.physics.opaque import opaque_constants
 from neuralogcm_hpc.state import OceanState
 
 
@@ -110,4 +111,10 @@ class TiledCore:
         return solver.rollout(lambda s: self.step(s, params), state, n_steps)
 
     def step(self, state: OceanState, params, correction=None) -> OceanState:
+        """One model step, with the core's static arrays hidden from XLA's
+        simplifier (physics/opaque.py) so that every tiling compiles the same
+        arithmetic; the core's ``_step`` does the work."""
+        return opaque_constants(self)._step(state, params, correction)
+
+    def _step(self, state: OceanState, params, correction) -> OceanState:
         raise NotImplementedError

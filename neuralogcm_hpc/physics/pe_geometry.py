@@ -12,6 +12,7 @@ from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import Grid, build_grid
 from neuralogcm_hpc.parallel.decomposition import Decomposition
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.baroclinic import level_sum
 from neuralogcm_hpc.physics.constants import EARTH_RADIUS
 from neuralogcm_hpc.physics.forcing import row_coordinate
 from neuralogcm_hpc.physics.free_surface import cycle_length
@@ -91,7 +92,7 @@ class PEGeometry:
     ) -> PEGeometry:
         g, dtype = grid, grid.mask_c.dtype
         dz3 = g.dz[:, None, None]
-        depth_c = jnp.sum(dz3 * g.mask3_c, axis=0)
+        depth_c = level_sum(dz3 * g.mask3_c)
         below_u = jnp.concatenate([g.mask3_u[1:], jnp.zeros_like(g.mask3_u[:1])], 0)
         below_v = jnp.concatenate([g.mask3_v[1:], jnp.zeros_like(g.mask3_v[:1])], 0)
         tan_u, tan_v, radius, scale_c, scale_q = _sphere_terms(config, g, dtype)
@@ -101,8 +102,8 @@ class PEGeometry:
             dz3=dz3,
             spacing=0.5 * (dz3[1:] + dz3[:-1]),
             depth_c=depth_c,
-            depth_u=jnp.sum(dz3 * g.mask3_u, axis=0),
-            depth_v=jnp.sum(dz3 * g.mask3_v, axis=0),
+            depth_u=level_sum(dz3 * g.mask3_u),
+            depth_v=level_sum(dz3 * g.mask3_v),
             stretch=g.mask3_c * dz3 / jnp.where(depth_c > 0, depth_c, 1.0),
             bottom_u=g.mask3_u - below_u,
             bottom_v=g.mask3_v - below_v,
@@ -127,8 +128,8 @@ def _barotropic(config, decomposition, rank, bathymetry) -> BarotropicGeometry:
         grid=wide,
         width=width,
         batch=width - 2,  # >= 2: grid.halo >= 4 in primitive mode
-        depth_u=jnp.sum(dz3 * wide.mask3_u, axis=0),
-        depth_v=jnp.sum(dz3 * wide.mask3_v, axis=0),
+        depth_u=level_sum(dz3 * wide.mask3_u),
+        depth_v=level_sum(dz3 * wide.mask3_v),
     )
 
 

@@ -158,7 +158,7 @@ def _zstar_velocity(geo, div):
     then do not heave the stratification; with a free top level alone they did,
     and that heave's pressure, sampled once per baroclinic step, amplified the
     barotropic seiches (~0.2 % per step in a 12-cell basin)."""
-    total = jnp.sum(div, axis=0)
+    total = bc.level_sum(div)
     return bc.vertical_velocity(div - geo.stretch * total)
 
 
@@ -175,12 +175,12 @@ def barotropic_cycle(geo: PEGeometry, terms: StepTerms, fields,
     forward-backward sub-steps of (eta, U, V); they come back time-filtered."""
     g, dz, dt = geo.grid, geo.dz3, terms.dt
     hu, hv = _safe(geo.depth_u), _safe(geo.depth_v)
-    ubar = jnp.sum(dz * g.mask3_u * fields["u"], 0) / hu
-    vbar = jnp.sum(dz * g.mask3_v * fields["v"], 0) / hv
-    ubar_star = jnp.sum(dz * g.mask3_u * pred.u, 0) / hu
-    vbar_star = jnp.sum(dz * g.mask3_v * pred.v, 0) / hv
-    coriolis_u = jnp.sum(dz * g.mask3_u * pred.coriolis_u, 0) / hu
-    coriolis_v = -jnp.sum(dz * g.mask3_v * pred.coriolis_v, 0) / hv
+    ubar = bc.level_sum(dz * g.mask3_u * fields["u"]) / hu
+    vbar = bc.level_sum(dz * g.mask3_v * fields["v"]) / hv
+    ubar_star = bc.level_sum(dz * g.mask3_u * pred.u) / hu
+    vbar_star = bc.level_sum(dz * g.mask3_v * pred.v) / hv
+    coriolis_u = bc.level_sum(dz * g.mask3_u * pred.coriolis_u) / hu
+    coriolis_v = -bc.level_sum(dz * g.mask3_v * pred.coriolis_v) / hv
     forcing_u = g.mask_u * ((ubar_star - ubar) / dt - coriolis_u)
     forcing_v = g.mask_v * ((vbar_star - vbar) / dt - coriolis_v)
     eta, ubar_new, vbar_new, flux_u, flux_v = _wide_cycle(

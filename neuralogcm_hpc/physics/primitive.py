@@ -15,6 +15,7 @@ from neuralogcm_hpc.config import Config, ConfigError
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.parallel.halo import Halo
 from neuralogcm_hpc.parallel.reductions import global_sum
+from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import guard
 from neuralogcm_hpc.physics.constants import RHO0
 from neuralogcm_hpc.physics.core import TiledCore
@@ -214,7 +215,7 @@ class PrimitiveModel(TiledCore):
             return self.forcing
         return self.forcing_series.at(step * self.dt)
 
-    def step(self, state, params, correction=None) -> OceanState:
+    def _step(self, state, params, correction) -> OceanState:
         """One model step: ``physics.substeps`` baroclinic steps of dt / substeps,
         under the forcing of the step's start time."""
         coeffs = self._coefficients(params)
@@ -282,7 +283,7 @@ class PrimitiveModel(TiledCore):
         )
         return {
             "volume": global_sum(inner(g.area_c * h), ctx),
-            "energy": global_sum(inner(jnp.sum(ke, 0) + pe), ctx),
+            "energy": global_sum(inner(bc.level_sum(ke) + pe), ctx),
             "heat": global_sum(inner(g.area_c * h * f["temp"]), ctx),
             "salt": global_sum(inner(g.area_c * h * f["salt"]), ctx),
         }

@@ -223,7 +223,7 @@ class ShallowWaterModel(TiledCore):
         tau = basin_wind(y, length, self.config.physics.wind_stress)
         return jnp.asarray(tau[:, None], self.grid.mask_c.dtype)
 
-    def step(self, state, params, correction=None):
+    def _step(self, state, params, correction):
         """One model step (``physics.substeps`` integrator steps of dt / substeps)."""
         coeffs = self._coefficients(params)
         substeps = self.config.physics.substeps

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from neuralogcm_hpc.cases import CASES
 from tests.integration.cli import ROOT, TINY, run_cli
 
 
@@ -40,6 +41,18 @@ def test_same_problem_on_1_2_4_ranks_is_bit_identical():
     digests = {
         n: run_cli(n, *TINY, "--steps", "20")[1]["state_sha256"] for n in (1, 2, 4)
     }
+    assert len(set(digests.values())) == 1, digests
+
+
+@pytest.mark.slow  # 6 cases x 3 launches, compile-bound: ~11 min on 2 cores
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_every_case_at_its_default_size_is_bit_identical_on_1_2_4_ranks(case):
+    """Each built-in case as shipped (automatic layouts: 2 x 1, and 4 x 1 or
+    2 x 2), 3 steps in one compiled call. double_gyre and global differed
+    from the first step until the level sums got a fixed order
+    (baroclinic.level_sum)."""
+    args = ["--case", case, "--steps", "3", "--set", "time.steps_per_call=3"]
+    digests = {n: run_cli(n, *args, timeout=900)[1]["state_sha256"] for n in (1, 2, 4)}
     assert len(set(digests.values())) == 1, digests
 
 

@@ -37,3 +37,10 @@ def test_remat_of_mpi_calls_needs_and_gets_the_registration():
     # delete parallel/jax_internals.py and its call in training/loss.py.
     assert "NEEDED" in out.stdout.splitlines()[0] and "NOT" not in out.stdout
     assert "GRAD [2.0, 2.0, 2.0]" in out.stdout
+
+
+def test_mpi4jax_cpu_bridge_is_where_mpi_check_reads_it():
+    from neuralogcm_hpc.parallel.jax_internals import mpi4jax_cpu_bridge
+
+    bridge = mpi4jax_cpu_bridge()  # fails when an mpi4jax release moves it
+    assert bridge.__file__.endswith(".so")
