@@ -23,6 +23,12 @@
 #   SEGMENT_STEPS  model steps per job; size it to fit the time limit (required)
 #   CHECKPOINT_DIR shared-filesystem directory for checkpoints (required)
 #   RUN_ARGS       further run.py options, word-split (e.g. "--case double_gyre --output o.zarr")
+#   SBATCH_ARGS    sbatch options that replace the batch script's #SBATCH lines, word-split
+#                  (e.g. "--ntasks-per-node=64 --time=02:00:00"); every resubmission
+#                  passes them on. Give them to the first sbatch too:
+#                  sbatch $SBATCH_ARGS launch/slurm_cpu.sbatch. Options given only on the
+#                  first sbatch's command line are NOT seen by the resubmitted jobs, which
+#                  would fall back to the #SBATCH lines (32 tasks, 12 h).
 #   CONTAINER      optional Apptainer image: srun --mpi=pmix apptainer exec IMAGE python ...
 #   PYTHON         interpreter on the compute nodes (default: NEURALOGCM_HOME/.venv/bin/python,
 #                  or `python3` inside CONTAINER)
@@ -54,8 +60,10 @@ if [[ -n ${CONTAINER:-} ]]; then
 else
   srun_cmd=(srun --kill-on-bad-exit=1 "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "${run[@]}")
 fi
-resubmit=(sbatch --dependency="afterany:$job"
-          --export="ALL,CHAIN_SEGMENT=$((segment + 1))" "$BATCH_SCRIPT")
+resubmit=(sbatch --dependency="afterany:$job")
+# shellcheck disable=SC2206  # SBATCH_ARGS is deliberately word-split
+[[ -n ${SBATCH_ARGS:-} ]] && resubmit+=(${SBATCH_ARGS})
+resubmit+=(--export="ALL,CHAIN_SEGMENT=$((segment + 1))" "$BATCH_SCRIPT")
 
 if [[ ${DRY_RUN:-0} == 1 ]]; then
   printf '%q ' "${srun_cmd[@]}"; echo
@@ -65,16 +73,27 @@ if [[ ${DRY_RUN:-0} == 1 ]]; then
 fi
 
 mkdir -p "$log_dir"
-time_up=0
+time_up=0 pid=""
+# Trap first: a USR1 that came before it would end this shell (bash's default) and
+# with it the chain. srun forwards USR1 to every task.
+on_usr1() {
+  time_up=1
+  echo "slurm_segment.sh: time limit near, checkpointing" >&2
+  [[ -n $pid ]] && kill -USR1 "$pid" 2>/dev/null || true
+}
+trap on_usr1 USR1
 "${srun_cmd[@]}" > >(tee "$log") &
 pid=$!
-trap 'time_up=1; echo "slurm_segment.sh: time limit near, checkpointing" >&2; kill -USR1 "$pid"' USR1
+(( time_up )) && kill -USR1 "$pid" 2>/dev/null || true
 status=0
 # `wait` returns early when the trap fires; wait again for srun to finish.
 while true; do
   wait "$pid" && status=0 || status=$?
   kill -0 "$pid" 2>/dev/null || break
 done
+# Let tee finish writing the log before its SUMMARY line is read (bash >= 5.1
+# waits for the last process substitution here).
+wait || true
 if (( status != 0 && time_up == 0 )); then
   echo "slurm_segment.sh: segment $segment failed with status $status; chain stopped" >&2
   exit "$status"

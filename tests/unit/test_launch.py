@@ -17,7 +17,8 @@ LAUNCH = ROOT / "launch"
 
 def run(args, env=None, check=True, **kwargs):
     full_env = {**os.environ, **(env or {})}
-    for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS"):
+    for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS",
+                 "SBATCH_ARGS"):
         if env is None or name not in env:
             full_env.pop(name, None)
     out = subprocess.run(
@@ -94,6 +95,21 @@ def test_slurm_dry_run(kind, tmp_path):
     text = script.read_text()
     assert "#SBATCH --signal=B:USR1@300" in text
     assert ("#SBATCH --gpus-per-task=1" in text) == (kind == "gpu")
+
+
+def test_slurm_dry_run_passes_sbatch_args_to_the_resubmission():
+    # Options on the first sbatch's command line replace the #SBATCH lines for that
+    # job only; the chain must hand them to every later job (seen for real under a
+    # local Slurm: the resubmitted job asked for the script's 32 tasks and pended).
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "1", "SEGMENT_STEPS": "5",
+           "CHECKPOINT_DIR": "ck", "SLURM_JOB_ID": "7", "NEURALOGCM_HOME": str(ROOT),
+           "SBATCH_ARGS": "--ntasks-per-node=2 --time=3:00 --signal=B:USR1@90"}
+    script = LAUNCH / "slurm_cpu.sbatch"
+    sbatch = run(["bash", script], env=env).stdout.splitlines()[2]
+    assert words(sbatch) == ["sbatch", "--dependency=afterany:7",
+                             "--ntasks-per-node=2", "--time=3:00",
+                             "--signal=B:USR1@90", "--export=ALL,CHAIN_SEGMENT=2",
+                             str(script)]
 
 
 def test_slurm_dry_run_in_container():
