@@ -14,7 +14,7 @@
 # step ended, from the newest checkpoint (set checkpoint.every so a segment that is
 # cut short still saves progress).
 # Resubmission: when the segment ends below the target (the SUMMARY line's
-# target_reached is not True), or was stopped by the time-limit signal, the same batch script is
+# target_reached is not True, or no SUMMARY after the time-limit signal), the same batch script is
 # submitted again with --dependency=afterany:<this job> (afterany, because a job that
 # hits its time limit does not count as "ok"). A failing segment stops the chain.
 #
@@ -67,7 +67,7 @@ resubmit+=(--export="ALL,CHAIN_SEGMENT=$((segment + 1))" "$BATCH_SCRIPT")
 
 if [[ ${DRY_RUN:-0} == 1 ]]; then
   printf '%q ' "${srun_cmd[@]}"; echo
-  echo "# unless its SUMMARY says target_reached (or if stopped by SIGUSR1):"
+  echo "# unless its SUMMARY says target_reached (also after SIGUSR1):"
   printf '%q ' "${resubmit[@]}"; echo
   exit 0
 fi
@@ -98,11 +98,12 @@ if (( status != 0 && time_up == 0 )); then
   echo "slurm_segment.sh: segment $segment failed with status $status; chain stopped" >&2
   exit "$status"
 fi
-if (( time_up == 0 )); then
-  summary() { "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "$NEURALOGCM_HOME/launch/summary.py" "$log" "$1"; }
-  if [[ $(summary target_reached) == True ]]; then
-    echo "slurm_segment.sh: target of $TARGET_DAYS days reached (day $(summary simulated_days)); chain done" >&2
-    exit 0
-  fi
+# Done when the SUMMARY says so, even if the time-limit warning came in the
+# meantime (it can arrive after the model reached the target); no SUMMARY (the step
+# was killed) or a target not reached: the next segment continues.
+summary() { "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "$NEURALOGCM_HOME/launch/summary.py" "$log" "$1" 2>/dev/null; }
+if [[ $(summary target_reached || true) == True ]]; then
+  echo "slurm_segment.sh: target of $TARGET_DAYS days reached (day $(summary simulated_days)); chain done" >&2
+  exit 0
 fi
 "${resubmit[@]}"

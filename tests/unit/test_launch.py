@@ -268,6 +268,26 @@ def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
     assert "afterany:100" in (tmp_path / "sbatch.txt").read_text()
 
 
+def test_slurm_segment_warning_after_the_target_ends_the_chain(tmp_path, stub_python):
+    # The USR1 warning can come while the model finishes at its target (seen under a
+    # real Slurm); the SUMMARY then says target_reached and no job is resubmitted.
+    env = slurm_env(tmp_path, stub_python,
+                    "trap 'echo got-usr1 >&2' USR1\n"
+                    "for i in $(seq 20); do sleep 0.1; done\n"
+                    'shift; "$@"')
+    env["SEGMENT_STEPS"] = "100"
+    proc = subprocess.Popen(
+        ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "got-usr1" in err and "chain done" in err
+    assert not (tmp_path / "sbatch.txt").exists()
+
+
 # -- the chain with the real model --------------------------------------------
 def test_chain_local_real_model_is_restart_bit_identical(tmp_path, capsys):
     """Two chained segments give the same final state as one uninterrupted run."""
