@@ -29,6 +29,11 @@
 #                  sbatch $SBATCH_ARGS launch/slurm_cpu.sbatch. Options given only on the
 #                  first sbatch's command line are NOT seen by the resubmitted jobs, which
 #                  would fall back to the #SBATCH lines (32 tasks, 12 h).
+#   SRUN_MPI       srun's --mpi plugin (default pmix: the Open MPI 5 of the workstation
+#                  setup and of the container only join a job through PMIx; under
+#                  --mpi=none or pmi2 every rank starts as a 1-rank world, tried under a
+#                  real Slurm). A site MPI may need another (pmi2, cray_shasta; see
+#                  `srun --mpi=list`); SRUN_MPI=default leaves the site's MpiDefault
 #   CONTAINER      optional Apptainer image: srun --mpi=pmix apptainer exec IMAGE python ...
 #   PYTHON         interpreter on the compute nodes (default: NEURALOGCM_HOME/.venv/bin/python,
 #                  or `python3` inside CONTAINER)
@@ -52,13 +57,15 @@ run=(-m mpi4py -m neuralogcm_hpc.run simulate --until-days "$TARGET_DAYS"
      --steps "$SEGMENT_STEPS" --checkpoint-dir "$CHECKPOINT_DIR")
 # shellcheck disable=SC2206  # RUN_ARGS is deliberately word-split
 [[ -n ${RUN_ARGS:-} ]] && run+=(${RUN_ARGS})
+srun_cmd=(srun --kill-on-bad-exit=1)
+[[ ${SRUN_MPI:-pmix} != default ]] && srun_cmd+=(--mpi="${SRUN_MPI:-pmix}")
 if [[ -n ${CONTAINER:-} ]]; then
   # Hybrid model: host Slurm/PMIx starts the ranks, the container's MPI joins them.
   nv=(); [[ ${NEURALOGCM_DEVICE:-} == gpu ]] && nv=(--nv)
-  srun_cmd=(srun --kill-on-bad-exit=1 --mpi=pmix apptainer exec "${nv[@]}"
-            --bind "$PWD" "$CONTAINER" "${PYTHON:-python3}" "${run[@]}")
+  srun_cmd+=(apptainer exec "${nv[@]}"
+             --bind "$PWD" "$CONTAINER" "${PYTHON:-python3}" "${run[@]}")
 else
-  srun_cmd=(srun --kill-on-bad-exit=1 "${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "${run[@]}")
+  srun_cmd+=("${PYTHON:-$NEURALOGCM_HOME/.venv/bin/python}" "${run[@]}")
 fi
 resubmit=(sbatch --dependency="afterany:$job")
 # shellcheck disable=SC2206  # SBATCH_ARGS is deliberately word-split

@@ -18,7 +18,7 @@ LAUNCH = ROOT / "launch"
 def run(args, env=None, check=True, **kwargs):
     full_env = {**os.environ, **(env or {})}
     for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS",
-                 "SBATCH_ARGS"):
+                 "SBATCH_ARGS", "SRUN_MPI"):
         if env is None or name not in env:
             full_env.pop(name, None)
     out = subprocess.run(
@@ -85,7 +85,8 @@ def test_slurm_dry_run(kind, tmp_path):
            "PYTHON": "py"}
     script = LAUNCH / f"slurm_{kind}.sbatch"
     srun, note, sbatch = run(["bash", script], env=env).stdout.splitlines()
-    assert words(srun) == ["srun", "--kill-on-bad-exit=1", "py", "-m", "mpi4py", "-m",
+    assert words(srun) == ["srun", "--kill-on-bad-exit=1", "--mpi=pmix", "py", "-m",
+                           "mpi4py", "-m",
                            "neuralogcm_hpc.run", "simulate", "--until-days", "365",
                            "--steps", "1000", "--checkpoint-dir", str(tmp_path),
                            "--case", "c", "--output", "o.zarr"]
@@ -95,6 +96,17 @@ def test_slurm_dry_run(kind, tmp_path):
     text = script.read_text()
     assert "#SBATCH --signal=B:USR1@300" in text
     assert ("#SBATCH --gpus-per-task=1" in text) == (kind == "gpu")
+
+
+def test_slurm_dry_run_srun_mpi_plugin_can_be_chosen():
+    # Open MPI 5 (PyPI wheel) needs PMIx; a site MPI may need another plugin.
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "1", "SEGMENT_STEPS": "5",
+           "CHECKPOINT_DIR": "ck", "NEURALOGCM_HOME": str(ROOT), "PYTHON": "py"}
+    script = LAUNCH / "slurm_cpu.sbatch"
+    for value, option in (("pmi2", ["--mpi=pmi2"]), ("default", [])):
+        srun = run(["bash", script], env={**env, "SRUN_MPI": value}).stdout
+        cmd = words(srun.splitlines()[0])
+        assert cmd[: 3 + len(option)] == ["srun", "--kill-on-bad-exit=1", *option, "py"]
 
 
 def test_slurm_dry_run_passes_sbatch_args_to_the_resubmission():
@@ -236,8 +248,9 @@ def slurm_env(tmp_path, stub_python, srun_body):
 
 
 def test_slurm_segment_resubmits_until_target(tmp_path, stub_python):
-    # The fake srun drops its --kill-on-bad-exit option and runs the rank command.
-    env = slurm_env(tmp_path, stub_python, 'shift; exec "$@"')
+    # The fake srun drops its options (--kill-on-bad-exit, --mpi), runs the command.
+    env = slurm_env(tmp_path, stub_python,
+                    'while [[ $1 == --* ]]; do shift; done; exec "$@"')
     script = LAUNCH / "slurm_cpu.sbatch"
     for _ in range(3):  # 16 + 16 + 8 steps: the third job reaches step 40
         run(["bash", script], env=env)
@@ -274,7 +287,7 @@ def test_slurm_segment_warning_after_the_target_ends_the_chain(tmp_path, stub_py
     env = slurm_env(tmp_path, stub_python,
                     "trap 'echo got-usr1 >&2' USR1\n"
                     "for i in $(seq 20); do sleep 0.1; done\n"
-                    'shift; "$@"')
+                    'while [[ $1 == --* ]]; do shift; done; "$@"')
     env["SEGMENT_STEPS"] = "100"
     proc = subprocess.Popen(
         ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
