@@ -41,7 +41,7 @@ done
 conf=$dir/slurm.conf
 alive() { [[ -f $1 ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 if alive "$dir/munged.pid" && alive "$dir/slurmctld.pid" && alive "$dir/slurmd.pid" \
-   && SLURM_CONF=$conf scontrol ping >/dev/null 2>&1; then
+   && [[ -f $conf ]] && SLURM_CONF=$conf timeout 20 scontrol ping >/dev/null 2>&1; then
   say "already running in $dir; source $dir/env.sh"
   exit 0
 fi
