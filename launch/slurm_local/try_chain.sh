@@ -25,10 +25,12 @@
 #    wall times, digests; also in WORKDIR/try_chain.json) and exits 0 when all hold,
 #    1 otherwise. WORKDIR keeps the Slurm outputs, segment logs and slurmctld.log.
 #
-# Environment (defaults sized for the 2-core development machine: 3 segments of
-# about a minute, ~4 min in all):
+# Environment (defaults sized for the 2-core development machine: 3-4 segments of
+# about 1.5 minutes when it is quiet; with other work on its 2 cores (load ~20) a
+# job gets ~1000 steps done and the 14400 steps take ~10 jobs, ~20 min; fewer
+# TARGET_DAYS then, but on a quiet machine 3 days fit in the first job):
 #   NP=2 TARGET_DAYS=10 SEGMENT_STEPS=1000000 TIME_LIMIT=3:00 WARN=90
-#   CHAIN_TIMEOUT=1200   seconds to wait for the chain before giving up (jobs cancelled)
+#   CHAIN_TIMEOUT=2700   seconds to wait for the chain before giving up (jobs cancelled)
 #   PYTHON               interpreter (default: .venv/bin/python of this checkout)
 # Slurm sends the USR1 warning between WARN and WARN+30 s before the limit (slurmctld
 # checks limits every 30 s), i.e. 60-90 s into a 3:00 job with the defaults: start-up
@@ -37,7 +39,7 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 np=${NP:-2} target=${TARGET_DAYS:-10} seg=${SEGMENT_STEPS:-1000000}
-limit=${TIME_LIMIT:-3:00} warn=${WARN:-90} chain_timeout=${CHAIN_TIMEOUT:-1200}
+limit=${TIME_LIMIT:-3:00} warn=${WARN:-90} chain_timeout=${CHAIN_TIMEOUT:-2700}
 python=${PYTHON:-$root/.venv/bin/python}
 say() { echo "try_chain.sh: $*" >&2; }
 die() { say "$*"; exit 2; }
