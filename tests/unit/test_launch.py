@@ -17,7 +17,8 @@ LAUNCH = ROOT / "launch"
 
 def run(args, env=None, check=True, **kwargs):
     full_env = {**os.environ, **(env or {})}
-    for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS"):
+    for name in ("DRY_RUN", "SLURM_JOB_ID", "CHAIN_SEGMENT", "CONTAINER", "RUN_ARGS",
+                 "SBATCH_ARGS", "SRUN_MPI"):
         if env is None or name not in env:
             full_env.pop(name, None)
     out = subprocess.run(
@@ -84,7 +85,8 @@ def test_slurm_dry_run(kind, tmp_path):
            "PYTHON": "py"}
     script = LAUNCH / f"slurm_{kind}.sbatch"
     srun, note, sbatch = run(["bash", script], env=env).stdout.splitlines()
-    assert words(srun) == ["srun", "--kill-on-bad-exit=1", "py", "-m", "mpi4py", "-m",
+    assert words(srun) == ["srun", "--kill-on-bad-exit=1", "--mpi=pmix", "py", "-m",
+                           "mpi4py", "-m",
                            "neuralogcm_hpc.run", "simulate", "--until-days", "365",
                            "--steps", "1000", "--checkpoint-dir", str(tmp_path),
                            "--case", "c", "--output", "o.zarr"]
@@ -94,6 +96,32 @@ def test_slurm_dry_run(kind, tmp_path):
     text = script.read_text()
     assert "#SBATCH --signal=B:USR1@300" in text
     assert ("#SBATCH --gpus-per-task=1" in text) == (kind == "gpu")
+
+
+def test_slurm_dry_run_srun_mpi_plugin_can_be_chosen():
+    # Open MPI 5 (PyPI wheel) needs PMIx; a site MPI may need another plugin.
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "1", "SEGMENT_STEPS": "5",
+           "CHECKPOINT_DIR": "ck", "NEURALOGCM_HOME": str(ROOT), "PYTHON": "py"}
+    script = LAUNCH / "slurm_cpu.sbatch"
+    for value, option in (("pmi2", ["--mpi=pmi2"]), ("default", [])):
+        srun = run(["bash", script], env={**env, "SRUN_MPI": value}).stdout
+        cmd = words(srun.splitlines()[0])
+        assert cmd[: 3 + len(option)] == ["srun", "--kill-on-bad-exit=1", *option, "py"]
+
+
+def test_slurm_dry_run_passes_sbatch_args_to_the_resubmission():
+    # Options on the first sbatch's command line replace the #SBATCH lines for that
+    # job only; the chain must hand them to every later job (seen for real under a
+    # local Slurm: the resubmitted job asked for the script's 32 tasks and pended).
+    env = {"DRY_RUN": "1", "TARGET_DAYS": "1", "SEGMENT_STEPS": "5",
+           "CHECKPOINT_DIR": "ck", "SLURM_JOB_ID": "7", "NEURALOGCM_HOME": str(ROOT),
+           "SBATCH_ARGS": "--ntasks-per-node=2 --time=3:00 --signal=B:USR1@90"}
+    script = LAUNCH / "slurm_cpu.sbatch"
+    sbatch = run(["bash", script], env=env).stdout.splitlines()[2]
+    assert words(sbatch) == ["sbatch", "--dependency=afterany:7",
+                             "--ntasks-per-node=2", "--time=3:00",
+                             "--signal=B:USR1@90", "--export=ALL,CHAIN_SEGMENT=2",
+                             str(script)]
 
 
 def test_slurm_dry_run_in_container():
@@ -220,8 +248,9 @@ def slurm_env(tmp_path, stub_python, srun_body):
 
 
 def test_slurm_segment_resubmits_until_target(tmp_path, stub_python):
-    # The fake srun drops its --kill-on-bad-exit option and runs the rank command.
-    env = slurm_env(tmp_path, stub_python, 'shift; exec "$@"')
+    # The fake srun drops its options (--kill-on-bad-exit, --mpi), runs the command.
+    env = slurm_env(tmp_path, stub_python,
+                    'while [[ $1 == --* ]]; do shift; done; exec "$@"')
     script = LAUNCH / "slurm_cpu.sbatch"
     for _ in range(3):  # 16 + 16 + 8 steps: the third job reaches step 40
         run(["bash", script], env=env)
@@ -250,6 +279,26 @@ def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
     assert proc.returncode == 0, err
     assert "got-usr1" in err and "checkpointing" in err
     assert "afterany:100" in (tmp_path / "sbatch.txt").read_text()
+
+
+def test_slurm_segment_warning_after_the_target_ends_the_chain(tmp_path, stub_python):
+    # The USR1 warning can come while the model finishes at its target (seen under a
+    # real Slurm); the SUMMARY then says target_reached and no job is resubmitted.
+    env = slurm_env(tmp_path, stub_python,
+                    "trap 'echo got-usr1 >&2' USR1\n"
+                    "for i in $(seq 20); do sleep 0.1; done\n"
+                    'while [[ $1 == --* ]]; do shift; done; "$@"')
+    env["SEGMENT_STEPS"] = "100"
+    proc = subprocess.Popen(
+        ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "got-usr1" in err and "chain done" in err
+    assert not (tmp_path / "sbatch.txt").exists()
 
 
 # -- the chain with the real model --------------------------------------------
