@@ -1,9 +1,10 @@
-"""Case global: 1.5-degree idealised global ocean, 23 levels, analytic forcing."""
+"""Case global: 1.5-degree global ocean with real coastlines, 23 levels."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from neuralogcm_hpc.cases import topography
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import level_thicknesses
 from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
@@ -11,7 +12,8 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
-    (10 m at the top), idealised continents and ridges.
+    (10 m at the top), real coastlines with an idealised depth profile (see
+    ``bathymetry``), analytic forcing.
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
@@ -39,6 +41,7 @@ def config() -> Config:
             "grid.periodic_x": True,
             "grid.periodic_y": False,
             "grid.halo": 4,
+            "grid.coastlines": "globe",
             "physics.mode": "primitive",
             "physics.pe_eos": "jmfwg06",
             "physics.viscosity": 1e5,
@@ -64,8 +67,35 @@ def _lat_lon(config: Config):
 
 
 def bathymetry(config: Config) -> np.ndarray:
-    """Resting depth (ny, nx) [m]: idealised America, Afro-Eurasia, Australia,
-    Antarctica and an Arctic cap; shelves 1-2 cells wide; a mid-Atlantic ridge."""
+    """Resting depth (ny, nx) [m], 0 on land: from the store ``grid.bathymetry``
+    when set (e.g. prepared reanalysis data); else the land of
+    ``grid.coastlines`` with an idealised depth profile."""
+    if config.grid.bathymetry:
+        return topography.from_store(config)
+    if config.grid.coastlines == "globe":
+        return shelf_profile(topography.globe_land(config), config.grid.depth)
+    return idealised(config)
+
+
+def shelf_profile(land: np.ndarray, depth: float | np.ndarray) -> np.ndarray:
+    """The idealised depth where only the land is known: ``depth`` (grid.depth,
+    4000 m in `global`) in the open ocean, a 2000 m slope two cells from land and
+    a 500 m shelf next to it (at 1.5 degrees a cell is 80-170 km, the width of
+    real shelves and slopes); no ridges. The northern and southern walls count
+    as coast: with real coastlines the 80N wall cuts through the open Arctic, and
+    4000 m of water against it grew a deep jet (8 m/s in 5 days at 3 degrees,
+    Baffin Bay and Fram Strait) that ended the run."""
+    walled = np.pad(land, ((1, 1), (0, 0)), constant_values=True)
+    near1 = _dilate(walled)[1:-1]
+    near2 = _dilate(_dilate(walled))[1:-1]
+    out = np.where(near2, 2000.0, depth)
+    out = np.where(near1, 500.0, out)
+    return np.where(land, 0.0, out)
+
+
+def idealised(config: Config) -> np.ndarray:
+    """Idealised America, Afro-Eurasia, Australia, Antarctica and an Arctic cap;
+    shelves 1-2 cells wide; a mid-Atlantic ridge."""
     lat, lon = _lat_lon(config)
     land = (
         (lat < -70.0)
@@ -75,11 +105,8 @@ def bathymetry(config: Config) -> np.ndarray:
         | ((lon > 0.0) & (lon < 130.0) & (lat > 35.0))
         | ((lon > 115.0) & (lon < 150.0) & (lat > -38.0) & (lat < -12.0))
     )
-    depth = config.grid.depth - 1500.0 * np.exp(-(((lon - 330.0) / 8.0) ** 2))
-    near1, near2 = _dilate(land), _dilate(_dilate(land))
-    depth = np.where(near2, 2000.0, depth)
-    depth = np.where(near1, 500.0, depth)
-    return np.where(land, 0.0, depth)
+    ridge = config.grid.depth - 1500.0 * np.exp(-(((lon - 330.0) / 8.0) ** 2))
+    return shelf_profile(land, ridge)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
