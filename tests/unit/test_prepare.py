@@ -192,3 +192,14 @@ def test_curvilinear_grids_are_refused(glorys, tmp_path):
     )
     with pytest.raises(PrepareError, match="curvilinear"):
         prepare(config, tmp_path)
+
+
+def test_sources_are_read_one_level_of_one_snapshot_at_a_time(glorys):
+    from neuralogcm_hpc.prepare.source import open_source
+
+    ds = open_source(glorys, mapping("glorys"))
+    for name in ("u", "v", "temp", "salt"):
+        # the dask chunk bounds memory: (time, depth) = (1, 1), full horizontal
+        assert ds[name].data.chunksize == (1, 1, ds.sizes["lat"], ds.sizes["lon"])
+    assert ds.ssh.data.chunksize == (1, ds.sizes["lat"], ds.sizes["lon"])
+    assert ds.lat.values[0] < ds.lat.values[-1]
