@@ -70,6 +70,7 @@ def main() -> None:
         state = advance(state, params)
         f, diag = model.fields(state), model.diagnostics(state)
         record["days"].append((chunk + 1) * args.every)
+        record["where"] = where(model, f)
         record["max_speed"].append(
             float(jnp.maximum(jnp.abs(f["u"]).max(), jnp.abs(f["v"]).max()))
         )
@@ -90,6 +91,24 @@ def main() -> None:
         )
         if not record["healthy"]:
             break
+
+
+def where(model, f) -> dict:
+    """(level, lat, lon) of the fastest velocity and of the lowest ssh, to find
+    where a run goes wrong."""
+    import numpy as np
+
+    lat, lon = np.asarray(model.grid.y_c), np.asarray(model.grid.x_c)
+    speed = np.maximum(np.abs(np.asarray(f["u"])), np.abs(np.asarray(f["v"])))
+    k, j, i = np.unravel_index(np.nanargmax(speed), speed.shape)
+    wet = np.asarray(model.grid.interior(model.grid.mask_c)) > 0
+    jj, ii = np.unravel_index(
+        np.nanargmin(np.where(wet, np.asarray(f["ssh"]), np.inf)), wet.shape
+    )
+    return {
+        "max_speed": [int(k), float(lat[j]), float(lon[i])],
+        "ssh_min": [float(lat[jj]), float(lon[ii])],
+    }
 
 
 if __name__ == "__main__":
