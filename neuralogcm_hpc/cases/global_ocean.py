@@ -1,4 +1,4 @@
-"""Case global: 1.5-degree global ocean with real coastlines, 23 levels."""
+"""Case global: 1.5-degree global ocean, 23 levels, idealised or real coastlines."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
-    (10 m at the top), real coastlines with an idealised depth profile (see
-    ``bathymetry``), analytic forcing.
+    (10 m at the top), idealised continents and ridges, analytic forcing;
+    ``grid.coastlines = globe`` gives real coastlines with an idealised depth
+    profile, not yet stable: a deep jet at 69-76N grows to 8-10 m/s within 4-12
+    days (benchmarks/results/global_coastlines.md).
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
@@ -41,7 +43,6 @@ def config() -> Config:
             "grid.periodic_x": True,
             "grid.periodic_y": False,
             "grid.halo": 4,
-            "grid.coastlines": "globe",
             "physics.mode": "primitive",
             "physics.pe_eos": "jmfwg06",
             "physics.viscosity": 1e5,

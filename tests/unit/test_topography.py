@@ -33,8 +33,10 @@ def test_fill_bays_closes_dead_ends_but_keeps_channels_open():
     assert not fill_bays(ring, periodic_x=True)[2].any()
 
 
-def test_global_case_uses_real_coastlines_with_shelves():
-    cfg = case_config("global").replace(**{"grid.nx": 36, "grid.ny": 16})
+def test_global_case_with_real_coastlines_has_shelves():
+    cfg = case_config("global").replace(
+        **{"grid.nx": 36, "grid.ny": 16, "grid.coastlines": "globe"}
+    )
     depth = bathymetry(cfg)
     assert set(np.unique(depth)) <= {0.0, 500.0, 2000.0, cfg.grid.depth}
     assert depth[8, 2] == 0.0  # 25E, 5N: Africa

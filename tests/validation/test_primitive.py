@@ -195,7 +195,6 @@ def test_global_coarse_wind_spin_up_is_bounded():
     # day 2. With Pacanowski-Philander mixing the stress spreads over ~50 m:
     # at most 0.63 m/s in the 2 days. 0.8 m/s separates the two.
     coarse = {
-        "grid.coastlines": "idealised",  # the continents these figures are for
         "grid.nx": 60,
         "grid.ny": 26,
         "grid.nz": 6,
@@ -221,7 +220,7 @@ def test_global_spin_up_30_days_is_bounded():
     # Energy: the geostrophic adjustment sets ~3.5e18 J in the first days;
     # wind work adds slowly (measured 4.7e18 J at days 29.5-30 against 3.8e18
     # J at days 9.5-10, +24 %): < 50 %.
-    speed, energy, ssh = _global_spin_up({"grid.coastlines": "idealised"}, days=30)
+    speed, energy, ssh = _global_spin_up({}, days=30)
     assert speed.max() < 2.5
     assert ssh.max() < 4.0
     assert energy[-2:].mean() < 1.5 * energy[18:20].mean()
