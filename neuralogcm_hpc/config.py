@@ -550,6 +550,14 @@ def validate(config: Config) -> Config:
             f"time.integrator = {t.integrator} is for shallow water only: primitive "
             "mode has its own split-explicit scheme; leave time.integrator at rk3"
         )
+    sphere_pe = config.physics.mode == "primitive" and g.kind == "sphere"
+    if (g.bathymetry or g.coastlines != "idealised") and not sphere_pe:
+        raise ConfigError(
+            "grid.bathymetry and grid.coastlines are read by the primitive-equation "
+            "model on the sphere (physics.mode = primitive, grid.kind = sphere)"
+        )
+    if config.physics.forcing and config.physics.mode != "primitive":
+        raise ConfigError("physics.forcing is read in physics.mode = primitive only")
     d = config.decomposition
     if (d.px == 0) != (d.py == 0) or d.px < 0 or d.py < 0:
         raise ConfigError("set both decomposition.px and .py, or neither (0 = auto)")

@@ -99,3 +99,13 @@ def test_periodic_records_wrap_and_keep_the_model_precision(tmp_path):
     np.testing.assert_allclose(
         np.asarray(model.forcing_at(120).taux), 0.1 * mask, rtol=1e-6
     )
+
+
+def test_settings_that_only_primitive_mode_reads_are_refused_elsewhere():
+    from neuralogcm_hpc.config import ConfigError, validate
+
+    shallow = case_config("beta_plane_small")
+    with pytest.raises(ConfigError, match="physics.forcing"):
+        validate(shallow.replace(**{"physics.forcing": "f.zarr"}))
+    with pytest.raises(ConfigError, match="grid.bathymetry"):
+        validate(small(**{"grid.bathymetry": "grid.zarr"}))  # a beta plane
