@@ -31,6 +31,9 @@ class Case:
     (zonal-mean wind, SST/SSS profiles in latitude).
     ``derived(config, explicit)``: settings that follow from others (e.g. grid
     spacing from grid.nx), filled in where the user did not set them.
+    ``reads``: dotted settings only this case's functions read (e.g. the
+    global case's ``grid.bathymetry``); any other case refuses a non-default
+    value of them instead of ignoring it.
     """
 
     name: str
@@ -39,3 +42,4 @@ class Case:
     initial: Callable[[Config], Fields] | None = None
     forcing: str = "basin"
     derived: Callable[[Config, set[str]], Config] | None = None
+    reads: tuple[str, ...] = ()

@@ -1,9 +1,10 @@
-"""Case global: 1.5-degree idealised global ocean, 23 levels, analytic forcing."""
+"""Case global: 1.5-degree global ocean, 23 levels, idealised or real coastlines."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from neuralogcm_hpc import topography
 from neuralogcm_hpc.cases.case import Case
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import level_thicknesses
@@ -12,7 +13,10 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
-    (10 m at the top), idealised continents and ridges.
+    (10 m at the top), idealised continents and ridges, analytic forcing;
+    ``grid.coastlines = globe`` gives real coastlines with an idealised depth
+    profile, not yet stable: a deep jet at 69-76N grows to 8-10 m/s within 4-12
+    days (benchmarks/results/global_coastlines.md).
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
@@ -65,8 +69,35 @@ def _lat_lon(config: Config):
 
 
 def bathymetry(config: Config) -> np.ndarray:
-    """Resting depth (ny, nx) [m]: idealised America, Afro-Eurasia, Australia,
-    Antarctica and an Arctic cap; shelves 1-2 cells wide; a mid-Atlantic ridge."""
+    """Resting depth (ny, nx) [m], 0 on land: from the store ``grid.bathymetry``
+    when set (e.g. prepared reanalysis data); else the land of
+    ``grid.coastlines`` with an idealised depth profile."""
+    if config.grid.bathymetry:
+        return topography.from_store(config)
+    if config.grid.coastlines == "globe":
+        return shelf_profile(topography.globe_land(config), config.grid.depth)
+    return idealised(config)
+
+
+def shelf_profile(land: np.ndarray, depth: float | np.ndarray) -> np.ndarray:
+    """The idealised depth where only the land is known: ``depth`` (grid.depth,
+    4000 m in `global`) in the open ocean, a 2000 m slope two cells from land and
+    a 500 m shelf next to it (at 1.5 degrees a cell is 80-170 km, the width of
+    real shelves and slopes); no ridges. The northern and southern walls count
+    as coast: with real coastlines the 80N wall cuts through the open Arctic, and
+    4000 m of water against it grew a deep jet (8 m/s in 5 days at 3 degrees,
+    Baffin Bay and Fram Strait) that ended the run."""
+    walled = np.pad(land, ((1, 1), (0, 0)), constant_values=True)
+    near1 = _dilate(walled)[1:-1]
+    near2 = _dilate(_dilate(walled))[1:-1]
+    out = np.where(near2, 2000.0, depth)
+    out = np.where(near1, 500.0, out)
+    return np.where(land, 0.0, out)
+
+
+def idealised(config: Config) -> np.ndarray:
+    """Idealised America, Afro-Eurasia, Australia, Antarctica and an Arctic cap;
+    shelves 1-2 cells wide; a mid-Atlantic ridge."""
     lat, lon = _lat_lon(config)
     land = (
         (lat < -70.0)
@@ -76,11 +107,8 @@ def bathymetry(config: Config) -> np.ndarray:
         | ((lon > 0.0) & (lon < 130.0) & (lat > 35.0))
         | ((lon > 115.0) & (lon < 150.0) & (lat > -38.0) & (lat < -12.0))
     )
-    depth = config.grid.depth - 1500.0 * np.exp(-(((lon - 330.0) / 8.0) ** 2))
-    near1, near2 = _dilate(land), _dilate(_dilate(land))
-    depth = np.where(near2, 2000.0, depth)
-    depth = np.where(near1, 500.0, depth)
-    return np.where(land, 0.0, depth)
+    ridge = config.grid.depth - 1500.0 * np.exp(-(((lon - 330.0) / 8.0) ** 2))
+    return shelf_profile(land, ridge)
 
 
 def _dilate(mask: np.ndarray) -> np.ndarray:
@@ -105,5 +133,12 @@ def initial(config: Config) -> dict[str, np.ndarray]:
 
 
 CASES = (
-    Case("global", config, bathymetry=bathymetry, initial=initial, forcing="global"),
+    Case(
+        "global",
+        config,
+        bathymetry=bathymetry,
+        initial=initial,
+        forcing="global",
+        reads=("grid.bathymetry", "grid.coastlines"),
+    ),
 )

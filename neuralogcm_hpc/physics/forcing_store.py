@@ -39,7 +39,12 @@ class ForcingSeries(eqx.Module):
             fields = self.fields
         i = jnp.clip(jnp.searchsorted(times, t, side="right") - 1, 0, len(times) - 2)
         w = jnp.clip((t - times[i]) / (times[i + 1] - times[i]), 0.0, 1.0)
-        now = {n: (1 - w) * x[i] + w * x[i + 1] for n, x in fields.items()}
+        # w in the fields' precision: a float64 weight would promote a float32
+        # model's forcing, and with it the scanned state, to float64
+        now = {
+            n: (1 - w.astype(x.dtype)) * x[i] + w.astype(x.dtype) * x[i + 1]
+            for n, x in fields.items()
+        }
         return eqx.tree_at(
             lambda f: [getattr(f, n) for n in now],
             self.base,

@@ -12,6 +12,7 @@ import xarray as xr
 from neuralogcm_hpc.config import Config
 from neuralogcm_hpc.grid import build_grid, level_thicknesses
 from neuralogcm_hpc.parallel.decomposition import Decomposition
+from neuralogcm_hpc.physics.forcing_store import write_store
 from neuralogcm_hpc.prepare import store
 from neuralogcm_hpc.prepare.fields import SnapshotMapper
 from neuralogcm_hpc.prepare.landsea import model_bathymetry, source_columns
@@ -49,6 +50,22 @@ def split_starts(n_time: int, fractions: str, length: int) -> dict[str, list[int
             "more files or shorten train.trajectory_length"
         )
     return starts
+
+
+def write_restoring(path: Path, surface: dict, interval: float) -> Path:
+    """A physics.forcing store whose restoring targets are the data's own
+    top-level temperature and salinity at every prepared snapshot, at model time
+    (seconds since the first source snapshot, as the stores' start_time);
+    between splits the forcing interpolates linearly. Wind stress stays analytic
+    (the reanalysis has none)."""
+    index = sorted(surface)
+    write_store(
+        path,
+        np.asarray(index, np.float64) * interval,
+        temp_star=np.stack([surface[i][0] for i in index]),
+        salt_star=np.stack([surface[i][1] for i in index]),
+    )
+    return path
 
 
 def model_masks(config: Config, bathymetry: np.ndarray) -> dict[str, np.ndarray]:
@@ -136,6 +153,7 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
     shapes = {n: m.shape for n, m in masks.items()}
     dtype = np.dtype(config.precision)
     written = {}
+    surface = {}  # snapshot index -> (top-level temp, salt): restoring targets
     for split, starts in split_starts(ds.sizes["time"], p.split, length).items():
         path = out_dir / f"{split}.zarr"
         dates = ds.time.values[starts]
@@ -153,6 +171,8 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
         )
         for index, start in enumerate(starts):
             snaps = [mapper.snapshot(ds, start + t) for t in range(length)]
+            for t, snap in enumerate(snaps):
+                surface[start + t] = (snap["temp"][0], snap["salt"][0])
             store.write_trajectory(
                 path,
                 index,
@@ -163,9 +183,11 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
             f"from {str(dates[0])[:10]} -> {path}"
         )
         written[split] = str(path)
+    forcing = write_restoring(out_dir / "forcing.zarr", surface, interval)
     return {
         "stores": written,
         "grid": str(out_dir / "grid.zarr"),
+        "forcing": str(forcing),
         "wet_cells": int((bathymetry > 0).sum()),
         "max_depth": float(dz.sum()),
         "seconds": time.perf_counter() - clock,

@@ -27,7 +27,7 @@ def overrides(tmp_path) -> list[str]:
     ]
 
 
-@pytest.mark.slow  # measured 4-6 min on the 2 shared cores (compiles dominate)
+@pytest.mark.slow  # measured 30 min on 2 cores at load 20-35 (PE compiles dominate)
 def test_glorys_files_to_trained_evaluated_hybrid_on_2_ranks(tmp_path):
     synthetic.write(tmp_path / "raw", days=16)
     sets = overrides(tmp_path)

@@ -82,3 +82,32 @@ def test_constant_store_steps_like_the_analytic_forcing(tmp_path):
             atol=1e-15,
             err_msg=name,
         )
+
+
+def test_periodic_records_wrap_and_keep_the_model_precision(tmp_path):
+    cfg = small(precision="float32")
+    path = tmp_path / "cycle.zarr"
+    taux = np.stack([np.zeros((8, 12)), np.full((8, 12), 0.2)])
+    write_store(path, np.array([0.0, DAY]), period=2 * DAY, taux=taux)
+    model = build_model(cfg.replace(**{"physics.forcing": str(path)}), SERIAL)
+    mask = np.asarray(model.grid.mask_u)
+    # 1.5 days: halfway from the second record back to the first (at 2 days)
+    f = model.forcing_at(72)  # 72 x 1800 s
+    assert f.taux.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(f.taux), 0.1 * mask, rtol=1e-6)
+    # 2.5 days = 0.5 days of the next cycle
+    np.testing.assert_allclose(
+        np.asarray(model.forcing_at(120).taux), 0.1 * mask, rtol=1e-6
+    )
+
+
+def test_settings_that_only_primitive_mode_reads_are_refused_elsewhere():
+    from neuralogcm_hpc.cases import check_case
+    from neuralogcm_hpc.config import ConfigError, validate
+
+    shallow = case_config("beta_plane_small")
+    with pytest.raises(ConfigError, match="physics.forcing"):
+        validate(shallow.replace(**{"physics.forcing": "f.zarr"}))
+    # only the global case reads grid.bathymetry: a double gyre refuses it
+    with pytest.raises(ConfigError, match="grid.bathymetry = .* read by case global"):
+        check_case(small(**{"grid.bathymetry": "grid.zarr"}))

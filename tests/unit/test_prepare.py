@@ -147,6 +147,13 @@ def test_prepare_writes_the_readers_layout_with_model_masks(prepared, glorys):
     assert [s["sha256"] for s in sources] == [sha256(p) for p in glorys]
     assert json.loads(ds.attrs["mapping"])["temp"] == "thetao"
     assert summary["wet_cells"] == int((g.interior(g.depth) > 0).sum())
+    # the restoring-target store: the data's surface T and S at model time
+    forcing = xr.open_zarr(out / "forcing.zarr", consolidated=False)
+    np.testing.assert_array_equal(forcing.time.values[:3], [0.0, 86400.0, 172800.0])
+    test = xr.open_zarr(out / "test.zarr", consolidated=False)
+    test_start = float(test.start_time.values[0])
+    at = forcing.temp_star.sel(time=test_start).values
+    np.testing.assert_allclose(at, full.fields["temp"][0, 0, 0], rtol=1e-12)
 
 
 def test_bathymetry_comes_from_the_datas_nans(prepared):
@@ -192,3 +199,14 @@ def test_curvilinear_grids_are_refused(glorys, tmp_path):
     )
     with pytest.raises(PrepareError, match="curvilinear"):
         prepare(config, tmp_path)
+
+
+def test_sources_are_read_one_level_of_one_snapshot_at_a_time(glorys):
+    from neuralogcm_hpc.prepare.source import open_source
+
+    ds = open_source(glorys, mapping("glorys"))
+    for name in ("u", "v", "temp", "salt"):
+        # the dask chunk bounds memory: (time, depth) = (1, 1), full horizontal
+        assert ds[name].data.chunksize == (1, 1, ds.sizes["lat"], ds.sizes["lon"])
+    assert ds.ssh.data.chunksize == (1, ds.sizes["lat"], ds.sizes["lon"])
+    assert ds.lat.values[0] < ds.lat.values[-1]
