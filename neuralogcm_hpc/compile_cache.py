@@ -28,8 +28,9 @@ def enable_compilation_cache(setting: str) -> Path | None:
     time): start-up is many small programs besides the step (initial state,
     health, diagnostics), ~0.1-0.5 s each on the CPU. Ranks share the
     directory; an entry is keyed by the program, the backend and XLA_FLAGS, so
-    a rank loads only a program identical to its own (its neighbours are part of
-    the program), and a damaged entry is recompiled with a warning by JAX."""
+    a rank loads only a program identical to its own, and a damaged entry is
+    recompiled with a warning by JAX. Programs with halo exchanges miss on
+    every run: mpi4jax puts the communicator's handle (a pointer) into them."""
     import jax
 
     path = cache_dir(setting)
