@@ -62,7 +62,9 @@ def machine() -> dict:
         from mpi4py import MPI
 
         info["mpi"] = MPI.Get_library_version().splitlines()[0].strip()
-    except ImportError:
+    # not installed, or installed without an MPI library to load (a GPU box
+    # running benchmarks/gpu_check.py)
+    except (ImportError, RuntimeError, OSError):
         info["mpi"] = "none"
     return info
 

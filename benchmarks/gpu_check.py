@@ -19,14 +19,16 @@ the rest are marked skipped, so the JSON always comes back):
   pe           case `global` (240 x 106 x 23) step time, float64 and float32
   corrector    the hybrid (physics + default ConvCorrector, train.width/depth)
                against physics alone at 1024^2 float32: added fraction of step time
-  grad_memory  compiled memory (temp bytes, in model states) of the gradient of a
-               rollout loss w.r.t. physics + corrector parameters for rollouts of
-               4, 16, 64 steps, plain and with checkpointed segments of sqrt(R)
   determinism  two fresh processes with NEURALOGCM_DETERMINISTIC=1 (XLA_FLAGS
                --xla_gpu_deterministic_ops=true): float64 hybrid state after 20
                steps and the gradient of a 4-step rollout, hashed; equal = bit-identical
---tiny shrinks every size so that the CPU runs it in CI (about 55 CPU-s on the
-2-core machine, most of it compilation: 30 s of it the gradient programs).
+  grad_memory  compiled memory (temp bytes, in model states) of the gradient of a
+               rollout loss w.r.t. physics + corrector parameters for rollouts of
+               4, 16, 64 steps, plain and with checkpointed segments of sqrt(R)
+The JSON is rewritten after every section, so a run stopped by the 8-minute
+limit (gpu_check.sh) keeps what it finished.
+--tiny shrinks every size so that the CPU runs it in CI (55-66 CPU-s on the
+2-core machine, most of it compilation, half of that the gradient programs).
 Results: benchmarks/results/gpu_check.json (--tiny: gpu_check_tiny.json)
 """
 
@@ -222,7 +224,7 @@ def corrector_cost(n: int, steps: int, repeat: int, net) -> dict:
     }
 
 
-def grad_memory(n: int, lengths, net) -> dict:
+def grad_memory(n: int, lengths, net, spent=lambda: False) -> dict:
     import jax
     import jax.numpy as jnp
 
@@ -247,6 +249,10 @@ def grad_memory(n: int, lengths, net) -> dict:
     rows = []
     for length in lengths:
         for segment in (0, math.isqrt(length)):
+            if spent():
+                rows.append({"rollout": length, "checkpoint_segment": segment,
+                             "skipped": True})  # fmt: skip
+                continue
             compiled = jax.jit(loss_of(length, segment)).lower(hparams).compile()
             memory = compiled.memory_analysis()
             temp = getattr(memory, "temp_size_in_bytes", None)
@@ -316,7 +322,7 @@ def determinism(n: int, steps: int, tiny: bool) -> dict:
                 command + (["--tiny"] if tiny else []),
                 capture_output=True,
                 text=True,
-                timeout=300,
+                timeout=150,  # two of them stay inside the 8-minute limit
                 cwd=common.ROOT,
                 env=env,
             )
@@ -328,15 +334,20 @@ def determinism(n: int, steps: int, tiny: bool) -> dict:
             "shared_compilation_cache": tiny, "bit_identical": same}  # fmt: skip
 
 
-def run_all(sizes: dict, budget_s: float, tiny: bool) -> dict:
+def run_all(sizes: dict, budget_s: float, tiny: bool, save) -> dict:
+    """Every section in turn; ``save(out)`` after each, so a run killed at the
+    8-minute limit still leaves the sections it finished."""
     import jax
 
     jax.config.update("jax_enable_x64", True)  # int64 step counter, float64 runs
     start = time.perf_counter()
     out: dict = {"sections_s": {}}
 
+    def spent() -> bool:
+        return time.perf_counter() - start > budget_s
+
     def section(name, fn, *args):
-        if time.perf_counter() - start > budget_s:
+        if spent():
             out[name] = {"skipped": f"time budget of {budget_s:.0f} s spent"}
             return
         t0 = time.perf_counter()
@@ -345,6 +356,8 @@ def run_all(sizes: dict, budget_s: float, tiny: bool) -> dict:
         except Exception as exc:  # record and go on: the other figures still count
             out[name] = {"error": f"{type(exc).__name__}: {exc}"[:2000]}
         out["sections_s"][name] = round(time.perf_counter() - t0, 2)
+        out["total_s"] = round(time.perf_counter() - start, 2)
+        save(out)
         print(f"{name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
     section("device", device_info)
@@ -355,7 +368,7 @@ def run_all(sizes: dict, budget_s: float, tiny: bool) -> dict:
         rows = []
         for precision in ("float32", "float64"):
             for n in sizes["sw_sizes"]:
-                if time.perf_counter() - start > budget_s:
+                if spent():
                     rows.append({"n": n, "precision": precision, "skipped": True})
                     continue
                 steps = sizes["sw_steps"][n]
@@ -378,10 +391,10 @@ def run_all(sizes: dict, budget_s: float, tiny: bool) -> dict:
         sizes["repeat"],
         sizes["net"],
     )
-    n, lengths = sizes["grad_n"], sizes["grad_lengths"]
-    section("grad_memory", grad_memory, n, lengths, sizes["net"])
     section("determinism", determinism, sizes["det_n"], sizes["det_steps"], tiny)
-    out["total_s"] = round(time.perf_counter() - start, 2)
+    # last: up to 6 gradient compilations, each stopped by the budget
+    n, lengths = sizes["grad_n"], sizes["grad_lengths"]
+    section("grad_memory", grad_memory, n, lengths, sizes["net"], spent)
     return out
 
 
@@ -402,13 +415,15 @@ def main(argv: list[str] | None = None) -> None:
     if args.determinism_worker:
         determinism_worker(*args.determinism_worker, sizes["net"])
         return
-    results = run_all(sizes, args.budget_s, args.tiny)
     name = "gpu_check_tiny.json" if args.tiny else "gpu_check.json"
     out = args.out or common.RESULTS / name
-    path = common.write_result(
-        out.stem, results, out.parent, mode="tiny" if args.tiny else "full"
-    )
-    print(f"wrote {path}")
+    mode = "tiny" if args.tiny else "full"
+
+    def save(results: dict) -> None:
+        common.write_result(out.stem, results, out.parent, mode=mode)
+
+    run_all(sizes, args.budget_s, args.tiny, save)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":

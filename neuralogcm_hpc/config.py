@@ -321,6 +321,12 @@ class Config:
         "float64", "floating-point precision", choices=("float64", "float32")
     )
     seed: int = setting(0, "seed of the run's PRNG key")
+    compilation_cache: str = setting(
+        "auto",
+        "persistent XLA compilation cache directory shared by the ranks; auto = "
+        "~/.cache/neuralogcm_hpc/jax, off = none; $NEURALOGCM_COMPILATION_CACHE "
+        "overrides",
+    )
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     decomposition: DecompositionConfig = dataclasses.field(
         default_factory=DecompositionConfig

@@ -8,12 +8,14 @@ from typing import Any
 from neuralogcm_hpc.config import ConfigError
 
 # Settings a resumed `simulate` may change: they decide how the run is carried out
-# (output and checkpoint cadence, segment length, steps per jitted call, tiling),
-# never the solution - the same steps give the same state bit for bit whatever
-# their values (tests/integration/test_restart.py, test_cli.py). train.* does not
-# enter a simulation: a hybrid run's model comes from --params and is matched by
-# the sha256 of the training checkpoint's manifest instead.
+# (compilation cache, output and checkpoint cadence, segment length, steps per
+# jitted call, tiling), never the solution - the same steps give the same state
+# bit for bit whatever their values (tests/integration/test_restart.py,
+# test_cli.py). train.* does not enter a simulation: a hybrid run's model comes
+# from --params and is matched by the sha256 of the training checkpoint's
+# manifest instead.
 SIMULATE_FREE = (
+    "compilation_cache",
     "output.",
     "checkpoint.",
     "decomposition.",
@@ -26,6 +28,7 @@ SIMULATE_FREE = (
 # the length of the run and the cadence of logs, checks and checkpoints may not.
 # prepare.* only says how train.data was made (its stores carry that provenance).
 TRAIN_FREE = (
+    "compilation_cache",
     "output.",
     "checkpoint.",
     "decomposition.",

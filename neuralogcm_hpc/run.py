@@ -279,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
 
         enable_x64()  # every precision: int64 step counter and guard keys
         config = resolve_config(args)
+        from neuralogcm_hpc.compile_cache import enable_compilation_cache
+
+        # before the first compilation: a restarted segment loads its programs
+        enable_compilation_cache(config.compilation_cache)
         until = target_step(args, config)
         preflight.check(config, context)
         if args.command == "simulate":

@@ -329,7 +329,7 @@ def test_a_failed_output_write_stops_the_run_and_resume_heals_it(reference, tmp_
     # one record per file, so that a file can stand where record 3's must go
     common = [*TINY, *OUT, "--output", str(tmp_path / "out.zarr"),
               "--checkpoint-dir", str(tmp_path / "ckpt"),
-              "--set", "output.records_per_block=1"]
+              "--set", "output.records_per_block=1"]  # fmt: skip
     run_cli(1, *common, "--steps", "10")
     blocker = tmp_path / "out.zarr" / "ssh" / "c" / "3"
     blocker.write_text("in the way")
