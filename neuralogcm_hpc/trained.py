@@ -124,8 +124,11 @@ def open_trained(path: str | Path, model, context) -> Trained:
 
 def mismatches(trained: dict, config) -> list[tuple[str, object, object]]:
     """(key, trained value, this config's value) of every MUST_MATCH / grid
-    setting that differs between a stored training config and ``config``."""
-    want, have = dict(_flat(trained)), dict(_flat(to_dict(config)))
+    setting that differs between a stored training config and ``config``. A
+    setting newer than the stored config counts with its default (what the
+    training ran with, since the code had no other value then)."""
+    want = dict(_flat(to_dict(from_dict(trained))))
+    have = dict(_flat(to_dict(config)))
     keys = [k for k in have if k.startswith("grid.") or k in MUST_MATCH]
     return [(k, want.get(k), have[k]) for k in keys if want.get(k) != have[k]]
 
