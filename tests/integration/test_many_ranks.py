@@ -1,0 +1,35 @@
+"""64 MPI ranks on one machine (oversubscribed): same state as 1 rank."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+
+import many_ranks  # noqa: E402
+
+
+# 64 ranks on 2 cores: ~3.5 min and ~16 GB per 64-rank job (start-up bound)
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case, layouts",
+    [
+        # 128 x 128 channel: 8 x 8 tiles of 16, 64 x 1 tiles of 2 columns
+        ("beta_plane_small", "1x1,8x8,64x1"),
+        # 64 x 64 x 12 basin: 8 x 8 tiles of 8 (the halo is 4)
+        ("double_gyre", "1x1,8x8"),
+    ],
+)
+def test_64_ranks_give_the_state_of_1_rank(tmp_path, case, layouts):
+    many_ranks.main(
+        ["--case", case, "--layouts", layouts, "--steps", "10"]
+        + ["--out-dir", str(tmp_path)]
+    )  # raises SystemExit if a layout's state_sha256 differs from 1x1's
+    name = "many_ranks" if case == "beta_plane_small" else f"many_ranks_{case}"
+    rows = json.loads((tmp_path / f"{name}.json").read_text())["results"]
+    assert [r["ranks"] for r in rows][-1] == 64 and all(
+        r["equal_to_first"] for r in rows
+    )
