@@ -193,7 +193,8 @@ def bad_inputs(tmp: Path) -> list[tuple[list[str], str]]:
         ),
         (
             [*PRIMITIVE, "--set", "time.integrator=rk4"],
-            "time.integrator = rk4 is for shallow water only",
+            "time.integrator = 'rk4' is a shallow_water setting that physics.mode = "
+            "primitive ignores",
         ),
         (["--until-step", "5"], "--until-step/--until-days resume from the newest"),
         (["--until-days", "-1", "--checkpoint-dir", str(tmp)], "--until-days must"),
