@@ -44,7 +44,7 @@ def test_same_problem_on_1_2_4_ranks_is_bit_identical():
     assert len(set(digests.values())) == 1, digests
 
 
-@pytest.mark.slow  # 6 cases x 3 launches, compile-bound: ~11 min on 2 cores
+@pytest.mark.slow  # 6 cases x 3 launches, compile-bound: 21 min on 2 busy cores
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_every_case_at_its_default_size_is_bit_identical_on_1_2_4_ranks(case):
     """Each built-in case as shipped (automatic layouts: 2 x 1, and 4 x 1 or
