@@ -44,9 +44,13 @@ class GracefulStop:
             # to do, and its default action would end the process there: no SUMMARY,
             # and the run's locks left behind (another node never takes them over).
             # Seen under a real Slurm: a segment that reached its target was killed
-            # this way. So it is ignored where it would have been fatal.
+            # this way. So a do-nothing handler takes it where it would have been
+            # fatal: not SIG_IGN, which every child process inherits (a shell
+            # started later could then never trap USR1; the Slurm segment tests
+            # failed after any test had run a simulation), while a Python
+            # handler is reset to the default in children.
             if sig == signal.SIGUSR1 and previous in (signal.SIG_DFL, None):
-                previous = signal.SIG_IGN
+                previous = _ignore
             signal.signal(sig, previous)
         self._previous = {}
 
@@ -56,3 +60,7 @@ class GracefulStop:
     def requested(self) -> bool:
         """True on every rank if any rank has received a stop signal (collective)."""
         return self.context.any_rank(self.received is not None)
+
+
+def _ignore(signum, frame) -> None:
+    """A late USR1: nothing left to stop (see GracefulStop.uninstall)."""

@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import threading
 
 import equinox as eqx
@@ -263,8 +264,15 @@ def test_usr1_after_the_loop_does_not_end_the_process(context):
     previous = signal.signal(signal.SIGUSR1, signal.SIG_DFL)
     try:
         GracefulStop(context).install().uninstall()
-        assert signal.getsignal(signal.SIGUSR1) == signal.SIG_IGN
+        handler = signal.getsignal(signal.SIGUSR1)
+        assert callable(handler)  # a Python handler: children do not inherit it
         os.kill(os.getpid(), signal.SIGUSR1)  # would end pytest under SIG_DFL
+        # a shell started now can still trap USR1 (SIG_IGN would be inherited)
+        out = subprocess.run(
+            ["bash", "-c", "trap 'echo trapped' USR1; kill -USR1 $$; true"],
+            capture_output=True, text=True, timeout=30,
+        )
+        assert "trapped" in out.stdout
     finally:
         signal.signal(signal.SIGUSR1, previous)
 
