@@ -520,19 +520,29 @@ MODE_ONLY = {
 }
 
 
+def changed_settings(config: Config, keys) -> list[tuple[str, Any, Any]]:
+    """(key, value, default) of each dotted key in ``keys`` whose value in
+    ``config`` differs from the default: settings a user (or case) set."""
+    defaults = Config()
+    out = []
+    for key in keys:
+        value, default = _lookup(config, key), _lookup(defaults, key)
+        if value != default:
+            out.append((key, value, default))
+    return out
+
+
 def _check_mode_settings(config: Config) -> None:
-    mode, defaults = config.physics.mode, Config()
+    mode = config.physics.mode
     for owner, keys in MODE_ONLY.items():
         if owner == mode:
             continue
-        for key in keys:
-            value = _lookup(config, key)
-            if value != _lookup(defaults, key):
-                raise ConfigError(
-                    f"{key} = {value!r} is a {owner} setting that physics.mode = "
-                    f"{mode} ignores; remove it (default "
-                    f"{_lookup(defaults, key)!r}) or set physics.mode = {owner}"
-                )
+        for key, value, default in changed_settings(config, keys):
+            raise ConfigError(
+                f"{key} = {value!r} is a {owner} setting that physics.mode = "
+                f"{mode} ignores; remove it (default {default!r}) or set "
+                f"physics.mode = {owner}"
+            )
 
 
 def _lookup(config, dotted: str):

@@ -22,7 +22,7 @@ on any rank count.
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from neuralogcm_hpc.cases import CASES, DEFAULT_CASE
+    from neuralogcm_hpc.cases import DEFAULT_CASE
 
     parser = argparse.ArgumentParser(
         prog="python -m neuralogcm_hpc.run",
@@ -36,20 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("simulate", "train"),
         help="simulate (default) or train",
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--case",
-        choices=sorted(CASES),
-        help=f"named case whose defaults to start from (default {DEFAULT_CASE})",
-    )
-    source.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value, e.g. --set grid.nx=128 (repeatable)",
+    add_config_options(
+        parser, f"named case whose defaults to start from (default {DEFAULT_CASE})"
     )
     length = parser.add_mutually_exclusive_group()
     length.add_argument(
@@ -103,6 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
         "steps the hybrid model (learned physics parameters + corrector)",
     )
     return parser
+
+
+def add_config_options(parser: argparse.ArgumentParser, case_help: str) -> None:
+    """``--case NAME | --config FILE`` and repeatable ``--set KEY=VALUE``: the
+    layers ``resolve_config`` reads (the run and prepare command lines)."""
+    from neuralogcm_hpc.cases import CASES
+
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--case", choices=sorted(CASES), help=case_help)
+    source.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config value, e.g. --set grid.nx=128 (repeatable)",
+    )
 
 
 def resolve_config(args):

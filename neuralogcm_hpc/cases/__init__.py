@@ -7,7 +7,7 @@ import pkgutil
 from collections.abc import Callable
 
 from neuralogcm_hpc.cases.case import Case
-from neuralogcm_hpc.config import Config, ConfigError, _lookup
+from neuralogcm_hpc.config import Config, ConfigError, changed_settings
 from neuralogcm_hpc.parallel.context import ParallelContext, get_context
 
 DEFAULT_CASE = "beta_plane_small"
@@ -58,16 +58,13 @@ def check_case(config: Config) -> Config:
     condition (ConfigError naming the known ones), or a setting that only
     another case reads, changed from its default."""
     case = get_case(config.case)
-    defaults = Config()
     for other in CASES.values():
-        for key in set(other.reads) - set(case.reads):
-            value = _lookup(config, key)
-            if value != _lookup(defaults, key):
-                raise ConfigError(
-                    f"{key} = {value!r} is read by case {other.name} only; case "
-                    f"{case.name} would ignore it: remove it or use --case "
-                    f"{other.name}"
-                )
+        foreign = sorted(set(other.reads) - set(case.reads))
+        for key, value, _ in changed_settings(config, foreign):
+            raise ConfigError(
+                f"{key} = {value!r} is read by case {other.name} only; case "
+                f"{case.name} would ignore it: remove it or use --case {other.name}"
+            )
     if config.physics.mode == "shallow_water":
         initial = config.physics.initial
         if initial not in INITIAL_CONDITIONS:

@@ -20,17 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m neuralogcm_hpc.prepare", description=DESCRIPTION
     )
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--case", help="named case whose grid to map onto")
-    source.add_argument("--config", metavar="FILE", help="TOML or YAML config file")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one config value",
-    )
+    from neuralogcm_hpc.run import add_config_options
+
+    add_config_options(parser, "named case whose grid to map onto")
     parser.add_argument("--sources", help="files or globs (sets prepare.sources)")
     parser.add_argument("--out", help="output directory (default train.data)")
     return parser

@@ -263,12 +263,9 @@ def test_slurm_segment_resubmits_until_target(tmp_path, stub_python):
     assert json.loads((tmp_path / "ck" / "step.json").read_text())["step"] == 40
 
 
-def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
-    # srun that sleeps until the USR1 forwarded by the batch shell, then exits 143
-    # like a killed model would; the chain must go on from the last checkpoint.
-    env = slurm_env(tmp_path, stub_python,
-                    "trap 'echo got-usr1 >&2; exit 143' USR1\n"
-                    "for i in $(seq 300); do sleep 0.1; done")
+def sbatch_warned_after_1_s(env) -> str:
+    """Run slurm_cpu.sbatch, send it Slurm's USR1 warning after 1 s; it must
+    exit 0. Returns its stderr."""
     proc = subprocess.Popen(
         ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -277,6 +274,16 @@ def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
     proc.send_signal(signal.SIGUSR1)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
+    return err
+
+
+def test_slurm_segment_signal_checkpoints_and_resubmits(tmp_path, stub_python):
+    # srun that sleeps until the USR1 forwarded by the batch shell, then exits 143
+    # like a killed model would; the chain must go on from the last checkpoint.
+    env = slurm_env(tmp_path, stub_python,
+                    "trap 'echo got-usr1 >&2; exit 143' USR1\n"
+                    "for i in $(seq 300); do sleep 0.1; done")
+    err = sbatch_warned_after_1_s(env)
     assert "got-usr1" in err and "checkpointing" in err
     assert "afterany:100" in (tmp_path / "sbatch.txt").read_text()
 
@@ -289,14 +296,7 @@ def test_slurm_segment_warning_after_the_target_ends_the_chain(tmp_path, stub_py
                     "for i in $(seq 20); do sleep 0.1; done\n"
                     'while [[ $1 == --* ]]; do shift; done; "$@"')
     env["SEGMENT_STEPS"] = "100"
-    proc = subprocess.Popen(
-        ["bash", str(LAUNCH / "slurm_cpu.sbatch")], env={**os.environ, **env},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    time.sleep(1.0)
-    proc.send_signal(signal.SIGUSR1)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
+    err = sbatch_warned_after_1_s(env)
     assert "got-usr1" in err and "chain done" in err
     assert not (tmp_path / "sbatch.txt").exists()
 
