@@ -98,23 +98,49 @@ def _reproducible_sum_jvp(context, primals, tangents):
 
 def _exact_sum(x: jax.Array, context: ParallelContext) -> jax.Array:
     largest = global_max(jnp.max(jnp.abs(x)) if x.size else jnp.zeros(()), context)
-    # 2**scale > every |x|: frexp gives largest = m * 2**e with 0.5 <= m < 1.
-    _, scale = jnp.frexp(jnp.where(largest > 0, largest, 1.0))
-    scaled = jnp.ldexp(x.ravel(), -scale)  # exact: a power-of-two rescaling, |.| < 1
-    limbs = []
+    scale = _exponent_above(largest)  # 2**scale > every |x|
+    # Power-of-two scalings are exact. They are products with constants or with
+    # bit-built powers, not jnp.ldexp/frexp, whose general (subnormal-safe) forms
+    # cost 10x the run time (6.9 vs 0.69 ms for 66k values) and 2.5x the compile
+    # time (0.63 vs 0.26 s per sum) of the whole sum on one core.
+    scaled = _times_power_of_two(x.ravel(), -scale)  # |.| < 1
+    wholes = []
     for _ in range(LIMBS):
-        scaled = jnp.ldexp(scaled, LIMB_BITS)
+        scaled = scaled * float(2**LIMB_BITS)
         whole = jnp.trunc(scaled)  # exact; the remainder below is exact too
-        limbs.append(jnp.sum(whole.astype(jnp.int64)))
+        wholes.append(whole.astype(jnp.int64))
         scaled = scaled - whole
-    totals = _allreduce(jnp.stack(limbs), "SUM", context)
+    totals = _allreduce(jnp.sum(jnp.stack(wholes), axis=1), "SUM", context)
     # Combine from the finest limb up so each float rounding is of a fixed integer
     # sequence: deterministic for every rank count.
     result = jnp.zeros((), jnp.float64)
     for index in reversed(range(LIMBS)):
-        weight = -(index + 1) * LIMB_BITS
-        result = result + jnp.ldexp(totals[index].astype(jnp.float64), weight)
-    return jnp.ldexp(result, scale)
+        weight = 2.0 ** (-(index + 1) * LIMB_BITS)
+        result = result + totals[index].astype(jnp.float64) * weight
+    return _times_power_of_two(result, scale)
+
+
+def _exponent_above(largest: jax.Array) -> jax.Array:
+    """e with 2**(e-1) <= largest < 2**e (frexp's exponent) for normal float64
+    ``largest`` > 0; 1 for zero and -1021 (still above) for subnormals."""
+    bits = jax.lax.bitcast_convert_type(
+        jnp.where(largest > 0, largest, 1.0).astype(jnp.float64), jnp.int64
+    )
+    biased = (bits >> 52) & 0x7FF
+    return jnp.where(biased == 0, -1021, biased - 1022)
+
+
+def _power_of_two(k: jax.Array) -> jax.Array:
+    """2.0**k exactly for integer -1022 <= k <= 1023, built from its bits."""
+    return jax.lax.bitcast_convert_type((k.astype(jnp.int64) + 1023) << 52, jnp.float64)
+
+
+def _times_power_of_two(x: jax.Array, k: jax.Array) -> jax.Array:
+    """x * 2**k for |k| <= 2046, in two exact halves (2**k alone may not be a
+    normal float64). Exact whenever the result is normal; only values far below
+    the sum's 2**-128 resolution can round, and they contribute nothing."""
+    half = k // 2
+    return x * _power_of_two(half) * _power_of_two(k - half)
 
 
 def exact_reference_sum(x: np.ndarray) -> float:
