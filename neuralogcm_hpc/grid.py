@@ -199,8 +199,8 @@ def build_grid(
     wet3_1 = depth1[None] > z_top[:, None, None]
     wet3 = wet3_1[:, 1:-1, 1:-1]
 
-    def arr(a):
-        return jnp.asarray(np.asarray(a, dtype=np.float64), dtype=dtype)
+    def arr(a):  # converted on the host: no conversion program per shape
+        return jnp.asarray(np.asarray(a, dtype=np.float64).astype(dtype))
 
     m_u, m_v, m_q = _face_masks(wet1)
     m3 = [_face_masks(w) for w in wet3_1]

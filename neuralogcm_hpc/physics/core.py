@@ -83,6 +83,7 @@ class TiledCore:
             config, self.decomposition, self.context.rank, bathymetry
         )
         self.dt = config.time.dt
+        self._fill_program = jax.jit(self._fill)
 
     def check_config(self, config: Config) -> None:
         """Refuse (ConfigError) settings this core cannot run, before any grid
@@ -100,10 +101,16 @@ class TiledCore:
         return state.replace(fields=self.fill(fields))
 
     def fill(self, interior_fields: dict) -> dict[str, jax.Array]:
-        """Interior tiles padded, their halos exchanged (one message), masked."""
-        masks = self.masks()
-        names = self.prognostic_names
-        padded = {n: self.grid.pad(interior_fields[n]) for n in names}
+        """Interior tiles padded, their halos exchanged (one message), masked.
+
+        One compiled program (masks passed in, not baked in as constants): run
+        eagerly at start-up and on restart it is 1 compilation instead of ~10
+        (one per jnp operation, ~50 ms each on the CPU); inside a traced step
+        XLA inlines it."""
+        return self._fill_program(interior_fields, self.masks())
+
+    def _fill(self, interior_fields: dict, masks: dict) -> dict[str, jax.Array]:
+        padded = {n: self.grid.pad(interior_fields[n]) for n in self.prognostic_names}
         return {n: masks[n] * v for n, v in self.halo.tree(padded).items()}
 
     def advance(self, state: OceanState, params, n_steps: int) -> OceanState:

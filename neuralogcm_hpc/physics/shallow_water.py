@@ -89,7 +89,7 @@ class ShallowWaterModel(TiledCore):
         # the stencils read x-invariant masks and depth as columns (same values)
         self._stencil_grid = x_invariant_columns(g, any_rank)
         self._corner_weight = column_if_x_invariant(
-            op.wet_corner_weight(g.mask_c), any_rank
+            jax.jit(op.wet_corner_weight)(g.mask_c), any_rank  # 1 compile, not 5
         )
 
     def check_config(self, config: Config) -> None:
