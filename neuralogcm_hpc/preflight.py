@@ -8,15 +8,21 @@ from pathlib import Path
 
 from neuralogcm_hpc.config import Config, ConfigError
 
-# Peak resident memory of one rank ~ BASE + FACTOR x (prognostic values of its tile,
-# halo included) x bytes per value. Measured with /usr/bin/time on 1 rank, float64,
-# two grid sizes each: shallow water (rk4) 563 B per cell = 23.5 x 3 fields x 8 B;
-# primitive (double_gyre, 12 levels) 12.3 kB per column = 31 x 49 levels x 8 B;
-# the intercepts (JAX, XLA, compiled code) 0.4 and 0.6 GiB (BASE rounds up).
+# Peak memory of one rank ~ base + FACTOR x (prognostic values of its tile, halo
+# included) x bytes per value, plus, once per node, the library code every rank
+# maps (jaxlib/XLA, ~0.15 GiB of file-backed pages the kernel shares between the
+# ranks: counting them per rank, as RSS does, refused 64 ranks of a tiny tile on a
+# 23.5 GiB node that holds them). Measured with /usr/bin/time and
+# /proc/PID/smaps_rollup, float64: shallow water (rk4) 563 B per cell = 23.5 x 3
+# fields x 8 B; primitive (double_gyre, 12 levels) 12.3 kB per column = 31 x 49
+# levels x 8 B; private (anonymous) intercepts: shallow water 0.23 GiB per rank at
+# 8 ranks after compiling (peak RSS 0.37 GiB = 0.23 private + 0.15 shared),
+# primitive 0.45 GiB (its step is ~8x the program to compile). The bases round up.
 # FACTOR covers grid metrics and masks, integrator stages, XLA temporaries and the
 # output writer.
 FACTOR = 32
-BASE_BYTES = 0.75 * 2**30
+BASE_BYTES = {"shallow_water": 0.3 * 2**30, "primitive": 0.55 * 2**30}
+SHARED_BYTES = 0.15 * 2**30
 
 
 def check(config: Config, context) -> None:
@@ -75,7 +81,8 @@ def rank_bytes(config: Config, px: int, py: int) -> float:
     g = config.grid
     cells = (g.nx // px + 2 * g.halo) * (g.ny // py + 2 * g.halo)
     size = 4 if config.precision == "float32" else 8
-    return BASE_BYTES + FACTOR * values_per_cell(config) * size * cells
+    fields = FACTOR * values_per_cell(config) * size * cells
+    return BASE_BYTES[config.physics.mode] + fields
 
 
 def _check_memory(config: Config, context) -> None:
@@ -90,7 +97,7 @@ def _check_memory(config: Config, context) -> None:
     if jax.default_backend() != "cpu" or available is None:
         return
     local = _local_ranks(context)
-    budget = available / local
+    budget = (available - SHARED_BYTES) / local
     need = min(rank_bytes(config, px, py) for px, py in _layouts(config, context.size))
     short = context.any_rank(need > budget)
     if not short:
@@ -105,9 +112,10 @@ def _check_memory(config: Config, context) -> None:
     raise ConfigError(
         f"the {g.nx} x {g.ny} x {g.nz} grid in {config.precision} needs about "
         f"{need / 2**30:.1f} GiB per rank on {context.size} rank(s) (estimate: "
-        f"{FACTOR} x values x bytes x tile cells + {BASE_BYTES / 2**30:.2f} GiB), but "
-        f"some node has only {budget / 2**30:.1f} GiB available per rank "
-        f"(MemAvailable / {local} local ranks); {advice}"
+        f"{FACTOR} x values x bytes x tile cells + "
+        f"{BASE_BYTES[config.physics.mode] / 2**30:.2f} GiB), but some node has only "
+        f"{budget / 2**30:.1f} GiB available per rank ((MemAvailable - "
+        f"{SHARED_BYTES / 2**30:.2f} GiB shared code) / {local} local ranks); {advice}"
     )
 
 

@@ -95,3 +95,19 @@ def test_performance_model_splits_work_and_messages():
     cross = perf_model.crossover_columns(m, 3350.0, 64)
     assert perf_model.step_time(m, 64, 3350.0, cross // 4)["bound"] != "compute"
     assert perf_model.step_time(m, 64, 3350.0, cross * 4)["bound"] == "compute"
+
+
+def test_public_demo_comparison_is_of_the_same_flow(tmp_path):
+    """benchmarks/vs_public_demo.py compares per simulated day with mpi4jax's
+    demo: the beta_plane case must keep the demo's grid and physics constants,
+    and the four programs are the demo at both precisions and ours at both
+    precisions with a fresh and a filled compilation cache."""
+    import vs_public_demo
+
+    vs_public_demo.check_same_flow()
+    table = vs_public_demo.variants(tmp_path / "shallow_water.py", tmp_path)
+    assert table["demo_float64"][1] == {"JAX_ENABLE_X64": "1"}
+    assert table["demo_float32"][0][-1] == "--benchmark"
+    cold, warm = table["ours_float32_cold"], table["ours_float32_warm"]
+    assert "precision=float32" in cold[0] and cold[2] and not warm[2]
+    assert cold[1] == warm[1]  # the warm run reuses the cold run's cache
