@@ -38,6 +38,7 @@ def worker(args) -> None:
 
     import neuralogcm_hpc  # noqa: F401  (codegen flags before the backend starts)
     from neuralogcm_hpc.cases import build_model
+    from neuralogcm_hpc.parallel.compile_slots import limit_concurrent_compilation
     from neuralogcm_hpc.parallel.context import get_context
     from neuralogcm_hpc.parallel.digest import global_digest
     from neuralogcm_hpc.precision import enable_x64
@@ -50,6 +51,7 @@ def worker(args) -> None:
     sets = [*args.set, f"decomposition.px={px}", f"decomposition.py={py}"]
     cli = ["--case", args.case, *(x for s in sets for x in ("--set", s))]
     config = resolve_config(build_parser().parse_args(cli))  # as the CLI reads it
+    limit_concurrent_compilation(ctx, config.compile_concurrency)  # as run.py does
     t = time.perf_counter()
     model = build_model(config, ctx)
     state, params = model.initial_state(), model.default_params()

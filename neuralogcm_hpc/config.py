@@ -327,6 +327,13 @@ class Config:
         "~/.cache/neuralogcm_hpc/jax, off = none; $NEURALOGCM_COMPILATION_CACHE "
         "overrides",
     )
+    compile_concurrency: int = setting(
+        0,
+        "most ranks of one node compiling at once (0 = no limit): for CPU nodes "
+        "with more ranks than cores whose memory cannot hold every rank's "
+        "compiler at once (~270 MiB each for the primitive step); e.g. the core "
+        "count",
+    )
     grid: GridConfig = dataclasses.field(default_factory=GridConfig)
     decomposition: DecompositionConfig = dataclasses.field(
         default_factory=DecompositionConfig
@@ -582,6 +589,10 @@ def validate(config: Config) -> Config:
         (t.steps_per_call >= 1, "time.steps_per_call must be >= 1"),
         (config.physics.substeps >= 1, "physics.substeps must be >= 1"),
         (config.checkpoint.keep >= 1, "checkpoint.keep must be >= 1"),
+        (
+            config.compile_concurrency >= 0,
+            "compile_concurrency must be >= 0 (0 = no limit)",
+        ),
         (
             config.output.every >= 0 and config.checkpoint.every >= 0,
             "output.every and checkpoint.every must be >= 0",

@@ -16,6 +16,7 @@ from neuralogcm_hpc.config import ConfigError
 # manifest instead.
 SIMULATE_FREE = (
     "compilation_cache",
+    "compile_concurrency",
     "output.",
     "checkpoint.",
     "decomposition.",
@@ -29,6 +30,7 @@ SIMULATE_FREE = (
 # prepare.* only says how train.data was made (its stores carry that provenance).
 TRAIN_FREE = (
     "compilation_cache",
+    "compile_concurrency",
     "output.",
     "checkpoint.",
     "decomposition.",

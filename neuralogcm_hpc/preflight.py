@@ -20,8 +20,12 @@ from neuralogcm_hpc.config import Config, ConfigError
 # primitive 0.45 GiB (its step is ~8x the program to compile). The bases round up.
 # FACTOR covers grid metrics and masks, integrator stages, XLA temporaries and the
 # output writer.
+# Of each base, COMPILE_BYTES is the compiler's transient (primitive: a rank's
+# private memory 156 -> 430 MiB while compiling its step, 218 MiB after
+# malloc_trim), needed only by the ranks compiling at once (compile_concurrency).
 FACTOR = 32
 BASE_BYTES = {"shallow_water": 0.3 * 2**30, "primitive": 0.55 * 2**30}
+COMPILE_BYTES = {"shallow_water": 0.05 * 2**30, "primitive": 0.25 * 2**30}
 SHARED_BYTES = 0.15 * 2**30
 
 
@@ -97,7 +101,9 @@ def _check_memory(config: Config, context) -> None:
     if jax.default_backend() != "cpu" or available is None:
         return
     local = _local_ranks(context)
-    budget = (available - SHARED_BYTES) / local
+    compiling = min(local, config.compile_concurrency or local)
+    idle_compilers = (local - compiling) * COMPILE_BYTES[config.physics.mode]
+    budget = (available - SHARED_BYTES + idle_compilers) / local
     need = min(rank_bytes(config, px, py) for px, py in _layouts(config, context.size))
     short = context.any_rank(need > budget)
     if not short:
@@ -115,7 +121,10 @@ def _check_memory(config: Config, context) -> None:
         f"{FACTOR} x values x bytes x tile cells + "
         f"{BASE_BYTES[config.physics.mode] / 2**30:.2f} GiB), but some node has only "
         f"{budget / 2**30:.1f} GiB available per rank ((MemAvailable - "
-        f"{SHARED_BYTES / 2**30:.2f} GiB shared code) / {local} local ranks); {advice}"
+        f"{SHARED_BYTES / 2**30:.2f} GiB shared code) / {local} local ranks, "
+        f"{compiling} compiling at once); {advice}"
+        + ("" if compiling < local else "; or limit how many ranks compile at once "
+           "(--set compile_concurrency=N, N = the node's cores)")
     )
 
 

@@ -289,6 +289,9 @@ def main(argv: list[str] | None = None) -> int:
 
         # before the first compilation: a restarted segment loads its programs
         enable_compilation_cache(config.compilation_cache)
+        from neuralogcm_hpc.parallel.compile_slots import limit_concurrent_compilation
+
+        limit_concurrent_compilation(context, config.compile_concurrency)
         until = target_step(args, config)
         preflight.check(config, context)
         if args.command == "simulate":
