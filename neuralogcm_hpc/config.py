@@ -49,7 +49,8 @@ class GridConfig:
     coastlines: str = setting(
         "idealised",
         "land of the `global` case: idealised continents, or globe = real "
-        "coastlines (global-land-mask, cells more than half land)",
+        "coastlines (global-land-mask, cells more than half land; the case's "
+        "own default)",
         choices=("idealised", "globe"),
     )
     bathymetry: str = setting(
