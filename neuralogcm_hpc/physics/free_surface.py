@@ -78,10 +78,10 @@ def barotropic_substeps(
         # the depth-weighted energy-conserving form (DepthWeightedCoriolis)
         # (neutral for f dts < 2, so the barotropic inertia-gravity waves stay
         # bounded; with Coriolis in the frozen forcing they grow)
-        pressure_u = gravity * op.grad_x(eta, grid)
-        ubar = grid.mask_u * (ubar + dts * (forcing_u + coriolis.at_u(vbar) - pressure_u))
-        pressure_v = gravity * op.grad_y(eta, grid)
-        vbar = grid.mask_v * (vbar + dts * (forcing_v - coriolis.at_v(ubar) - pressure_v))
+        push_u = forcing_u + coriolis.at_u(vbar) - gravity * op.grad_x(eta, grid)
+        ubar = grid.mask_u * (ubar + dts * push_u)
+        push_v = forcing_v - coriolis.at_v(ubar) - gravity * op.grad_y(eta, grid)
+        vbar = grid.mask_v * (vbar + dts * push_v)
         a, b = state_w[i + 1], flux_w[i]
         new = (eta, ubar, vbar, flux_u, flux_v)
         weights = (a, a, a, b, b)
