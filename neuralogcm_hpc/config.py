@@ -49,8 +49,7 @@ class GridConfig:
     coastlines: str = setting(
         "idealised",
         "land of the `global` case: idealised continents, or globe = real "
-        "coastlines (global-land-mask, cells more than half land; the case's "
-        "own default)",
+        "coastlines (global-land-mask, cells more than half land)",
         choices=("idealised", "globe"),
     )
     bathymetry: str = setting(

@@ -1,4 +1,4 @@
-"""Case global: 1.5-degree global ocean, 23 levels, real (or idealised) coastlines."""
+"""Case global: 1.5-degree global ocean, 23 levels, idealised or real coastlines."""
 
 from __future__ import annotations
 
@@ -13,12 +13,13 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
-    (10 m at the top), analytic forcing; real coastlines (``grid.coastlines =
-    globe``: global-land-mask at the model's resolution) with the idealised
-    depth profile of ``shelf_profile``, or a bathymetry store
-    (``grid.bathymetry``); ``grid.coastlines = idealised`` gives the idealised
-    continents and ridge instead. Stable over a year at 3 degrees with the
-    depth-weighted barotropic Coriolis (benchmarks/results/global_coastlines.md).
+    (10 m at the top), idealised continents and ridges, analytic forcing;
+    ``grid.coastlines = globe`` gives real coastlines (global-land-mask at the
+    model's resolution) with the idealised depth of ``shelf_profile``, and
+    ``grid.bathymetry`` a depth from data. With real coastlines a year at 3
+    degrees is bounded (depth-weighted barotropic Coriolis), but at this
+    resolution a jet at 77.7N, level 14, ended the run at day ~21
+    (benchmarks/results/global_coastlines.md): not yet the default.
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
@@ -46,7 +47,6 @@ def config() -> Config:
             "grid.periodic_x": True,
             "grid.periodic_y": False,
             "grid.halo": 4,
-            "grid.coastlines": "globe",
             "physics.mode": "primitive",
             "physics.pe_eos": "jmfwg06",
             "physics.viscosity": 1e5,

@@ -269,8 +269,8 @@ def test_global_coarse_wind_spin_up_is_bounded():
     # accelerates at tau / (rho0 dz0) = 0.84 m/s per day: measured 1.05 m/s at
     # day 2. With Pacanowski-Philander mixing the stress spreads over ~50 m:
     # at most 0.63 m/s in the 2 days. 0.8 m/s separates the two. (Measured
-    # with the idealised continents; with the real coastlines, now the case's
-    # default, 0.40, 0.57, 0.67, 0.57 m/s at days 0.5-2.)
+    # with the idealised continents; with the real coastlines 0.40, 0.57,
+    # 0.67, 0.57 m/s at days 0.5-2.)
     coarse = {
         "grid.nx": 60,
         "grid.ny": 26,
@@ -307,7 +307,7 @@ def test_global_spin_up_30_days_is_bounded():
 
 @pytest.mark.slow  # ~3 min on one core
 def test_global_3_degree_real_coastlines_30_days_is_bounded():
-    # `global` (real coastlines) at 3 degrees as benchmarks/global_year.py runs
+    # `global` with real coastlines at 3 degrees as benchmarks/global_year.py runs
     # it: dt x 2, viscosity x 4. Measured (benchmarks/results/
     # global_year_3deg.json): max speed 0.86, 1.03, 1.15, 1.19 m/s at days 5,
     # 10, 20, 30 (equatorial surface jet, a level-13 current off Norway), max
@@ -319,6 +319,7 @@ def test_global_3_degree_real_coastlines_30_days_is_bounded():
         "grid.ny": 53,
         "time.dt": 3600.0,
         "physics.viscosity": 4e5,
+        "grid.coastlines": "globe",
     }
     speed, _, ssh = _global_spin_up(three_degrees, days=30, samples_per_day=1)
     assert speed.max() < 2.0
