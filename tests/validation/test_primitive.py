@@ -305,15 +305,17 @@ def test_global_spin_up_30_days_is_bounded():
     assert energy[-2:].mean() < 1.5 * energy[18:20].mean()
 
 
-@pytest.mark.slow  # ~3 min on one core
+@pytest.mark.slow  # ~3 min on one core (6 min on a shared one)
 def test_global_3_degree_real_coastlines_30_days_is_bounded():
     # `global` with real coastlines at 3 degrees as benchmarks/global_year.py runs
     # it: dt x 2, viscosity x 4. Measured (benchmarks/results/
     # global_year_3deg.json): max speed 0.86, 1.03, 1.15, 1.19 m/s at days 5,
-    # 10, 20, 30 (equatorial surface jet, a level-13 current off Norway), max
-    # |ssh| 2.3 m; 1.47 m/s and 2.3 m over the whole year. With the plain
-    # f avg(V) barotropic Coriolis a jet over the 75.5N trough reached 7.3 m/s
-    # at day 4 and 83 m/s at day 4.75. 2.0 m/s and 3.5 m separate the two.
+    # 10, 20, 30 (equatorial surface jet, a level-13 current off Norway); 1.47
+    # m/s over the whole year. Daily max |ssh|: 2.4, 3.5, 2.7, 3.7, 2.3 m at
+    # days 1-5 (the initial adjustment), then 1.4-2.0 m. With the plain f avg(V)
+    # barotropic Coriolis a jet over the 75.5N trough reached 7.3 m/s at day 4
+    # and 83 m/s (ssh 10 m) at day 4.75. 2.0 m/s, 5 m, and 2.5 m after day 5
+    # separate the two.
     three_degrees = {
         "grid.nx": 120,
         "grid.ny": 53,
@@ -323,4 +325,4 @@ def test_global_3_degree_real_coastlines_30_days_is_bounded():
     }
     speed, _, ssh = _global_spin_up(three_degrees, days=30, samples_per_day=1)
     assert speed.max() < 2.0
-    assert ssh.max() < 3.5
+    assert ssh.max() < 5.0 and ssh[5:].max() < 2.5
