@@ -18,7 +18,8 @@ def config() -> Config:
     model's resolution) with the idealised depth of ``shelf_profile``, and
     ``grid.bathymetry`` a depth from data. With real coastlines a year at 3
     degrees is bounded (depth-weighted barotropic Coriolis), but at this
-    resolution a jet at 77.7N, level 14, ended the run at day ~21
+    resolution a jet at 77.7N, level 14, driven by the horizontal momentum
+    advection at a trough's dead end, ended the run at day ~21
     (benchmarks/results/global_coastlines.md): not yet the default.
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
