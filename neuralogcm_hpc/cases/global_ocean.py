@@ -14,9 +14,13 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
     (10 m at the top), idealised continents and ridges, analytic forcing;
-    ``grid.coastlines = globe`` gives real coastlines with an idealised depth
-    profile, not yet stable: a deep jet at 69-76N grows to 8-10 m/s within 4-12
-    days (benchmarks/results/global_coastlines.md).
+    ``grid.coastlines = globe`` gives real coastlines (global-land-mask at the
+    model's resolution) with the idealised depth of ``shelf_profile``, and
+    ``grid.bathymetry`` a depth from data. With real coastlines a year at 3
+    degrees is bounded (depth-weighted barotropic Coriolis), but at this
+    resolution a jet at 77.7N, level 14, driven by the horizontal momentum
+    advection at a trough's dead end, ended the run at day ~21
+    (benchmarks/results/global_coastlines.md): not yet the default.
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;
@@ -84,9 +88,9 @@ def shelf_profile(land: np.ndarray, depth: float | np.ndarray) -> np.ndarray:
     4000 m in `global`) in the open ocean, a 2000 m slope two cells from land and
     a 500 m shelf next to it (at 1.5 degrees a cell is 80-170 km, the width of
     real shelves and slopes); no ridges. The northern and southern walls count
-    as coast: with real coastlines the 80N wall cuts through the open Arctic, and
-    4000 m of water against it grew a deep jet (8 m/s in 5 days at 3 degrees,
-    Baffin Bay and Fram Strait) that ended the run."""
+    as coast: the 80N wall cuts through the open Arctic. (Added while runs with
+    real coastlines blew up, before the barotropic Coriolis was depth-weighted;
+    the year runs in benchmarks/results/global_coastlines.md use it.)"""
     walled = np.pad(land, ((1, 1), (0, 0)), constant_values=True)
     near1 = _dilate(walled)[1:-1]
     near2 = _dilate(_dilate(walled))[1:-1]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import jax
@@ -65,6 +66,7 @@ def barotropic_substeps(
     dts = dt / substeps
     face_u = depth_u * grid.dy_u
     face_v = depth_v * grid.dx_v
+    coriolis = DepthWeightedCoriolis.build(depth_u, depth_v, grid)
     # in the fields' precision: float64 weights would promote a float32 cycle
     state_w, flux_w = (jnp.asarray(w, eta.dtype) for w in filter_weights(substeps))
 
@@ -73,17 +75,13 @@ def barotropic_substeps(
         flux_u, flux_v = face_u * ubar, face_v * vbar
         eta = grid.mask_c * (eta - dts * op.divergence(flux_u, flux_v, grid))
         # Coriolis forward-backward: U with the old V, then V with the new U, in
-        # the energy-conserving form of baroclinic.coriolis_at_u/_v
+        # the depth-weighted energy-conserving form (DepthWeightedCoriolis)
         # (neutral for f dts < 2, so the barotropic inertia-gravity waves stay
         # bounded; with Coriolis in the frozen forcing they grow)
-        coriolis_u = op.q_to_u(grid.f_q * op.v_to_q(vbar * grid.dx_v)) * grid.rdx_u
-        ubar = grid.mask_u * (
-            ubar + dts * (forcing_u + coriolis_u - gravity * op.grad_x(eta, grid))
-        )
-        coriolis_v = -op.q_to_v(grid.f_q * op.u_to_q(ubar * grid.dy_u)) * grid.rdy_v
-        vbar = grid.mask_v * (
-            vbar + dts * (forcing_v + coriolis_v - gravity * op.grad_y(eta, grid))
-        )
+        push_u = forcing_u + coriolis.at_u(vbar) - gravity * op.grad_x(eta, grid)
+        ubar = grid.mask_u * (ubar + dts * push_u)
+        push_v = forcing_v - coriolis.at_v(ubar) - gravity * op.grad_y(eta, grid)
+        vbar = grid.mask_v * (vbar + dts * push_v)
         a, b = state_w[i + 1], flux_w[i]
         new = (eta, ubar, vbar, flux_u, flux_v)
         weights = (a, a, a, b, b)
@@ -138,3 +136,64 @@ def halo_fills(cycle: int, batch: int) -> int:
     if batch < 1:
         raise ValueError(f"barotropic batch must be >= 1, not {batch}")
     return -(-cycle // batch)
+
+
+@dataclasses.dataclass(frozen=True)
+class DepthWeightedCoriolis:
+    """f k x U of the depth-mean flow: the depth mean of the 3-D per-level
+    Coriolis term (baroclinic.coriolis_at_u/_v) for a depth-uniform flow.
+
+        C_u = 1 / (H_u dx_u) sum_pairs f_q / 4 min(H_u, H_v) V dx_v
+
+    over the four v faces of the u face's two corners (and the mirror for
+    C_v). Each (u, v) pair shares its common wet depth min(H_u, H_v) (full
+    cells: the levels both faces have), so the weights are symmetric and the
+    work sum(area_u H_u U C_u - area_v H_v V C_v) is exactly 0: the term
+    exchanges barotropic kinetic energy between U and V without making any.
+
+    The plain f avg(V) (what the cycle used) is the depth mean only over a
+    flat bottom. Beside a step from a 2214 m trough to a 535 m shelf (3-degree
+    `global`, 75.5N) it applied the shelf's full V to the whole trough column,
+    4 x the 3-D term's depth mean, and its work, H_u U f V - H_v V f U, is not
+    0: the barotropic flow there grew by ~1.7 m/s per day and ended every run
+    with real coastlines (benchmarks/results/global_coastlines.md).
+    """
+
+    se: jax.Array  # common depth of u (j, i) with v (j, i), v (j, i-1),
+    sw: jax.Array  # v (j+1, i) and v (j+1, i-1) [m]; 0 where either is dry
+    ne: jax.Array
+    nw: jax.Array
+    rhu: jax.Array  # 1 / H_u, 1 / H_v (0 on land)
+    rhv: jax.Array
+    grid: object
+
+    @classmethod
+    def build(cls, depth_u, depth_v, grid) -> DepthWeightedCoriolis:
+        def rec(h):
+            return jnp.where(h > 0, 1.0 / jnp.where(h > 0, h, 1.0), 0.0)
+
+        return cls(
+            se=jnp.minimum(depth_u, depth_v),
+            sw=jnp.minimum(depth_u, op.xm(depth_v)),
+            ne=jnp.minimum(depth_u, op.yp(depth_v)),
+            nw=jnp.minimum(depth_u, op.yp(op.xm(depth_v))),
+            rhu=rec(depth_u),
+            rhv=rec(depth_v),
+            grid=grid,
+        )
+
+    def at_u(self, vbar):
+        """+f V at u faces [m s-2]."""
+        g = self.grid
+        vdx = vbar * g.dx_v
+        south = g.f_q * (self.se * vdx + self.sw * op.xm(vdx))
+        north = op.yp(g.f_q) * (self.ne * op.yp(vdx) + self.nw * op.yp(op.xm(vdx)))
+        return 0.25 * (south + north) * self.rhu * g.rdx_u
+
+    def at_v(self, ubar):
+        """+f U at v faces [m s-2] (the v equation subtracts it)."""
+        g = self.grid
+        udy = ubar * g.dy_u
+        west = self.se * udy + op.ym(self.ne * udy)
+        east = op.xp(self.sw * udy) + op.xp(op.ym(self.nw * udy))
+        return 0.25 * g.f_q * (west + east) * self.rhv * g.rdy_v

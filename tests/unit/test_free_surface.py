@@ -8,8 +8,10 @@ import pytest
 
 from neuralogcm_hpc.cases import build_model, case_config
 from neuralogcm_hpc.parallel.reductions import exact_reference_sum
+from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import free_surface as fs
 from neuralogcm_hpc.physics import operators as op
+from neuralogcm_hpc.physics.primitive import PrimitiveModel
 
 SUBSTEPS = 10
 
@@ -105,3 +107,89 @@ def test_refilling_in_smaller_batches_changes_no_bit(serial_context):
     refilled = cycle(m, *args, batch=3)
     for a, b in zip(wide, refilled, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def shelf_basin(serial_context, nz=6):
+    """A closed 12 x 12 sphere basin at 62-80N (f ~ 1.4e-4 s-1, dx = 0.3-0.7
+    dy) with what broke `global`'s real coastlines: a 1-cell 2000 m trough
+    between 500 m shelves, a shelf along the north, a shallow bank, 4000 m
+    elsewhere."""
+    config = case_config("double_gyre").replace(
+        **{
+            "grid.kind": "sphere",
+            "grid.nx": 12,
+            "grid.ny": 12,
+            "grid.nz": nz,
+            "grid.lon_west": 0.0,
+            "grid.lon_east": 36.0,
+            "grid.lat_south": 62.0,
+            "grid.lat_north": 80.0,
+            "grid.depth": 4000.0,
+            "grid.dz_surface": 0.0,
+            "physics.pe_barotropic_substeps": SUBSTEPS,
+        }
+    )
+    depth = np.full((12, 12), 4000.0)
+    depth[6], depth[7], depth[8:] = 500.0, 2000.0, 500.0
+    depth[2:5, 4:6] = 500.0
+    depth[[0, -1], :] = depth[:, [0, -1]] = 0.0
+    return PrimitiveModel(config, serial_context, bathymetry=depth)
+
+
+def _level_coriolis_mean(m, ubar, vbar):
+    """The independent reference: the depth mean of the 3-D per-level Coriolis
+    terms (baroclinic.coriolis_at_u/_v, what the momentum predictor applies) for
+    a depth-uniform flow, each level masked to its wet faces."""
+    geo = m.geometry
+    g, dz = geo.grid, geo.dz3
+    at_u = bc.level_sum(dz * g.mask3_u * bc.coriolis_at_u(g.mask3_v * vbar, g))
+    at_v = bc.level_sum(dz * g.mask3_v * bc.coriolis_at_v(g.mask3_u * ubar, g))
+    safe = lambda h: jnp.where(h > 0, h, 1.0)  # noqa: E731
+    return at_u / safe(geo.depth_u), at_v / safe(geo.depth_v)
+
+
+def test_barotropic_coriolis_is_the_depth_mean_of_the_level_coriolis(serial_context):
+    m = shelf_basin(serial_context)
+    geo, rng = m.geometry, np.random.default_rng(3)
+    g = geo.grid
+    ubar = g.mask_u * jnp.asarray(rng.standard_normal(g.mask_u.shape))
+    vbar = g.mask_v * jnp.asarray(rng.standard_normal(g.mask_v.shape))
+    coriolis = fs.DepthWeightedCoriolis.build(geo.depth_u, geo.depth_v, g)
+    ref_u, ref_v = _level_coriolis_mean(m, ubar, vbar)
+    # round-off: sums of ~10 products of O(1e-4) terms, 1e-12 relative
+    scale = float(jnp.abs(ref_u).max())
+    inner = g.interior
+    np.testing.assert_allclose(
+        inner(g.mask_u * coriolis.at_u(vbar)), inner(ref_u), atol=1e-12 * scale
+    )
+    np.testing.assert_allclose(
+        inner(g.mask_v * coriolis.at_v(ubar)), inner(ref_v), atol=1e-12 * scale
+    )
+    # the plain f avg(V) the cycle used is NOT the depth mean beside the steps
+    plain = op.q_to_u(g.f_q * op.v_to_q(vbar * g.dx_v)) * g.rdx_u
+    assert float(jnp.abs(inner(g.mask_u * plain - ref_u)).max()) > 0.1 * scale
+
+
+def test_barotropic_coriolis_does_no_work(serial_context):
+    # sum(area_u H_u U C_u(V)) = sum(area_v H_v V C_v(U)) for any U, V: the term
+    # only turns the depth-mean flow; over steps the plain form did work
+    m = shelf_basin(serial_context)
+    geo, rng = m.geometry, np.random.default_rng(4)
+    g = geo.grid
+    ubar = g.mask_u * jnp.asarray(rng.standard_normal(g.mask_u.shape))
+    vbar = g.mask_v * jnp.asarray(rng.standard_normal(g.mask_v.shape))
+    coriolis = fs.DepthWeightedCoriolis.build(geo.depth_u, geo.depth_v, g)
+
+    def work(cu, cv):
+        pu = g.interior(g.area_u * geo.depth_u * ubar * cu)
+        pv = g.interior(g.area_v * geo.depth_v * vbar * cv)
+        return exact_reference_sum(np.asarray(pu)), exact_reference_sum(
+            np.asarray(pv)
+        ), exact_reference_sum(np.abs(np.asarray(pu)))
+
+    on_u, on_v, size = work(coriolis.at_u(vbar), coriolis.at_v(ubar))
+    assert abs(on_u - on_v) < 1e-13 * size  # round-off of ~100 terms
+    plain_u = op.q_to_u(g.f_q * op.v_to_q(vbar * g.dx_v)) * g.rdx_u
+    plain_v = op.q_to_v(g.f_q * op.u_to_q(ubar * g.dy_u)) * g.rdy_v
+    on_u, on_v, size = work(plain_u, plain_v)
+    assert abs(on_u - on_v) > 1e-2 * size
