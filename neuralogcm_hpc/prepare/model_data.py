@@ -3,7 +3,7 @@
 A "nature run" for the prepare -> train -> evaluate chain without downloads: the
 `global` case at a finer grid than the one being trained (default 60 x 32 cells
 = 6 x 5 degrees, 8 levels from 10 m, float64) with its idealised continents on
-a 4000 m flat sea floor and a mid-Atlantic ridge rising to 2200 m (``sea_floor``),
+a 4000 m flat sea floor and a mid-Atlantic ridge rising to 1600 m (``sea_floor``),
 started from its stratified rest state plus warm and cold eddies (Gaussian
 temperature anomalies of 3 degC in the upper ocean, which adjust
 geostrophically and drift), spun up for
@@ -62,17 +62,18 @@ def nature_config(nx: int = 60, ny: int = 32, nz: int = 8) -> Config:
 
 def sea_floor(config: Config) -> np.ndarray:
     """Resting depth (ny, nx) [m]: the `global` case's idealised land, 4000 m
-    elsewhere, less a ridge of 1800 m (e-folding half-width 12 degrees) along
-    30W, so the deepest level is dry over it (NaN below the sea floor). The
+    elsewhere, less a ridge of 2400 m (e-folding half-width 12 degrees) along
+    30W, so the deepest level (top at 1853 m) is dry over it (NaN below the
+    sea floor). The
     case's own 1-2-cell shelves are left out: at 6 degrees they make 500 m ->
     4000 m steps within two cells, and a deep jet over them in the 3-cell
     Drake Passage grew from 0.6 to 6.7 m/s in 6 days (measured; flat floor
-    plus this ridge: |u| <= 1.07 m/s over 14 days)."""
+    plus this ridge: |u| <= 1.16 m/s over 17 days, at the equator)."""
     from neuralogcm_hpc.cases import global_ocean
 
     lat, lon = global_ocean._lat_lon(config)
     land = global_ocean.idealised(config) == 0
-    ridge = 4000.0 - 1800.0 * np.exp(-(((lon - 330.0) / 12.0) ** 2))
+    ridge = 4000.0 - 2400.0 * np.exp(-(((lon - 330.0) / 12.0) ** 2))
     return np.where(land, 0.0, ridge)
 
 
