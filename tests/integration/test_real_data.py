@@ -123,6 +123,8 @@ def test_model_made_files_to_trained_evaluated_hybrid_on_2_ranks(nature, tmp_pat
     proc, summary = run_cli(
         2, "train", "--config", str(EXAMPLE), *overrides(nature, data),
         "--set", "train.checkpoint_every=1", "--set", "checkpoint.keep=3",
+        # the prepared restoring targets, read per step through the host callback
+        "--set", f"physics.forcing={data / 'forcing.zarr'}",
         "--checkpoint-dir", str(run), timeout=2400,
     )
     assert summary["steps"] == 2 and math.isfinite(summary["loss"])
