@@ -103,10 +103,11 @@ def _window_means(times: np.ndarray, at: np.ndarray, interval: float) -> list:
     return out
 
 
-def open_atmosphere(config) -> tuple[xr.Dataset, dict, tuple[str, ...]]:
-    """(lazy dataset, name table, heat-flux components) of
-    ``prepare.forcing_sources``, checked (prepare calls it first, so a missing
-    variable or a wrong unit stops it before any ocean data are mapped)."""
+def open_atmosphere(config, epoch, span: tuple[float, float]):
+    """(lazy dataset, name table, heat-flux components, record times [s since
+    ``epoch``]) of ``prepare.forcing_sources``, checked: names, units, and that
+    the records cover ``span`` [s since epoch] (prepare calls it first, so
+    bad files stop it before any ocean data are mapped)."""
     p = config.prepare
     table = atmosphere_mapping(p.forcing_preset, p.forcing_names)
     files = expand(p.forcing_sources)
@@ -114,7 +115,15 @@ def open_atmosphere(config) -> tuple[xr.Dataset, dict, tuple[str, ...]]:
         ds = xr.open_mfdataset([str(f) for f in files], combine="by_coords")
     except (OSError, ValueError) as error:
         raise PrepareError(f"cannot open {files[0]} ...: {error}") from None
-    return ds, table, _check(ds, table)
+    heat = _check(ds, table)
+    times = (ds[table["time"]].values - epoch) / np.timedelta64(1, "s")
+    if times[0] > span[0] + 1e-6 or times[-1] < span[1] - 1e-6:
+        raise PrepareError(
+            f"prepare.forcing_sources cover {times[0]:g} .. {times[-1]:g} s after "
+            f"the first ocean snapshot; the ocean data need {span[0]:g} .. "
+            f"{span[1]:g} s"
+        )
+    return ds, table, heat, times
 
 
 def atmosphere_forcing(config, at: np.ndarray, epoch: np.datetime64,
@@ -126,18 +135,11 @@ def atmosphere_forcing(config, at: np.ndarray, epoch: np.datetime64,
     nonlinear: stress from a coarse mean wind would be too weak), then the
     stress and the net flux are remapped conservatively like the ocean fields;
     records are averaged over each snapshot interval (or interpolated)."""
-    ds, table, heat = open_atmosphere(config)
+    ds, table, heat, times = open_atmosphere(config, epoch, (at[0], at[-1]))
     lat = ds[table["lat"]].values
     flip = lat.size > 1 and lat[1] < lat[0]  # ERA5 runs north to south
     lat = lat[::-1] if flip else lat
     maps = regridders(Target.from_config(config), ds[table["lon"]].values, lat)
-    times = (ds[table["time"]].values - epoch) / np.timedelta64(1, "s")
-    if times[0] > at[0] + 1e-6 or times[-1] < at[-1] - 1e-6:
-        raise PrepareError(
-            f"prepare.forcing_sources cover {times[0]:g} .. {times[-1]:g} s after "
-            f"the first ocean snapshot; the ocean data need {at[0]:g} .. "
-            f"{at[-1]:g} s"
-        )
 
     def record(k: int) -> dict[str, np.ndarray]:
         def read(key):

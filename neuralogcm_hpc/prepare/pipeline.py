@@ -117,7 +117,8 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
     if p.forcing_sources:  # refuse bad atmospheric files before any mapping
         from neuralogcm_hpc.prepare.atmosphere import open_atmosphere
 
-        open_atmosphere(config)
+        span = (0.0, (ds.sizes["time"] - 1) * interval)
+        open_atmosphere(config, ds.time.values[0], span)
     target = Target.from_config(config)
     maps = regridders(target, ds.lon.values, ds.lat.values)
     src_edges = source_level_edges(ds.depth.values)

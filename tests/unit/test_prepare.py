@@ -110,8 +110,10 @@ def glorys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prepared(glorys, tmp_path_factory):
+    """The synthetic files prepared, with ERA5-like winds and fluxes."""
     out = tmp_path_factory.mktemp("prepared")
-    config = tiny(**{"prepare.sources": str(glorys[0].parent / "*.nc")})
+    config = tiny(**{"prepare.sources": str(glorys[0].parent / "*.nc"),
+                     "prepare.forcing_sources": str(era5(out / "era5.nc"))})
     return config, prepare(config, out, log=lambda *_: None), out
 
 
@@ -234,12 +236,10 @@ def era5(path, days: int = 12, hours: int = 6, **changes):
     return path
 
 
-def test_era5_winds_and_fluxes_become_bulk_stress_and_net_heat(glorys, tmp_path):
+def test_era5_winds_and_fluxes_become_bulk_stress_and_net_heat(prepared):
     from neuralogcm_hpc.physics.bulk import wind_stress
 
-    config = tiny(**{"prepare.sources": str(glorys[0].parent / "*.nc"),
-                     "prepare.forcing_sources": str(era5(tmp_path / "era5.nc"))})
-    summary = prepare(config, tmp_path / "out", log=lambda *_: None)
+    _, summary, _ = prepared
     forcing = xr.open_zarr(summary["forcing"], consolidated=False)
     tx, ty = wind_stress(6.0, 8.0)  # uniform: every face's conservative mean
     np.testing.assert_allclose(forcing.taux.values, tx, rtol=1e-13)
