@@ -115,7 +115,7 @@ def test_prepare_conserves_ssh_integrals_of_model_made_files(nature, tmp_path):
     assert forcing.sizes["time"] == 16 and forcing.temp_star.shape[1:] == (ny, nx)
 
 
-@pytest.mark.slow  # 15-16 min on one shared core (the PE gradient compile dominates)
+@pytest.mark.slow  # 10-16 min on one shared core (the PE gradient compile dominates)
 def test_model_made_files_to_trained_evaluated_hybrid_on_2_ranks(nature, tmp_path):
     data = tmp_path / "data"
     prepare(nature, data)
