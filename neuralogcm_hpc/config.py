@@ -312,6 +312,20 @@ class PrepareConfig:
     min_wet_fraction: float = setting(
         0.5, "model cells with a smaller wet area fraction in the data are land"
     )
+    forcing_sources: str = setting(
+        "",
+        "atmospheric files (e.g. ERA5 u10, v10 and surface flux rates): wind "
+        "stress by bulk formula and net heat flux into forcing.zarr; empty = "
+        "restoring targets only",
+    )
+    forcing_preset: str = setting(
+        "era5", "variable names of the atmospheric product", choices=("era5",)
+    )
+    forcing_names: str = setting(
+        "",
+        "atmospheric name overrides NAME=SOURCE_NAME,... (NAME: u10 v10 sensible "
+        "latent shortwave longwave lon lat time)",
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from neuralogcm_hpc.physics.constants import SECONDS_PER_DAY
+from neuralogcm_hpc.physics.constants import CP0, RHO0, SECONDS_PER_DAY
 
 
 class SurfaceForcing(eqx.Module):
@@ -21,7 +21,9 @@ class SurfaceForcing(eqx.Module):
     restoring). The surface fluxes into the top cell are
         F_T = piston (T* - T) [K m s-1],   F_S = piston (S* - S) [psu m s-1];
     restoring salinity stands for the freshwater flux (a virtual salt flux,
-    as in most ocean-only z-level models).
+    as in most ocean-only z-level models). ``heat_flux`` [W m-2, positive into
+    the ocean, at centres], when given (a forcing store's net surface heat
+    flux, e.g. ERA5's), adds Q / (rho0 cp0) to F_T; None = no such term.
     """
 
     taux: jax.Array
@@ -29,13 +31,18 @@ class SurfaceForcing(eqx.Module):
     temp_star: jax.Array
     salt_star: jax.Array
     piston: float = eqx.field(static=True)
+    heat_flux: jax.Array | None = None
+
+    @property
+    def has_tracer_fluxes(self) -> bool:
+        return self.piston > 0 or self.heat_flux is not None
 
     def tracer_fluxes(self, temp_top: jax.Array, salt_top: jax.Array):
         """(F_T, F_S) into the top cell for its current temperature and salinity."""
-        return (
-            self.piston * (self.temp_star - temp_top),
-            self.piston * (self.salt_star - salt_top),
-        )
+        flux_t = self.piston * (self.temp_star - temp_top)
+        if self.heat_flux is not None:
+            flux_t = flux_t + self.heat_flux / (RHO0 * CP0)
+        return flux_t, self.piston * (self.salt_star - salt_top)
 
 
 def row_coordinate(config, grid) -> np.ndarray:

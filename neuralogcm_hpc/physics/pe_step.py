@@ -254,7 +254,7 @@ def tracer_step(geo: PEGeometry, terms: StepTerms, fields, velocity, eta_new,
     kappa = _vertical_diffusivity(geo, terms, tracers, coeffs, kappa_shear)
     flux_t = flux_s = None
     forcing = terms.forcing
-    if forcing.piston > 0:
+    if forcing.has_tracer_fluxes:
         flux_t, flux_s = forcing.tracer_fluxes(tracers["temp"][0], tracers["salt"][0])
     return {
         "temp": implicit_vertical_diffusion(

@@ -52,18 +52,28 @@ def split_starts(n_time: int, fractions: str, length: int) -> dict[str, list[int
     return starts
 
 
-def write_restoring(path: Path, surface: dict, interval: float) -> Path:
+def write_restoring(path: Path, surface: dict, interval: float, config=None,
+                    epoch=None) -> Path:
     """A physics.forcing store whose restoring targets are the data's own
     top-level temperature and salinity at every prepared snapshot, at model time
     (seconds since the first source snapshot, as the stores' start_time);
-    between splits the forcing interpolates linearly. Wind stress stays analytic
-    (the reanalysis has none)."""
+    between splits the forcing interpolates linearly. With
+    ``prepare.forcing_sources`` (ERA5) it also holds the bulk-formula wind
+    stress and the net heat flux at the same times (prepare/atmosphere.py);
+    without, wind stress stays analytic (an ocean reanalysis has none)."""
     index = sorted(surface)
+    at = np.asarray(index, np.float64) * interval
+    extra = {}
+    if config is not None and config.prepare.forcing_sources:
+        from neuralogcm_hpc.prepare.atmosphere import atmosphere_forcing
+
+        extra = atmosphere_forcing(config, at, epoch, interval)
     write_store(
         path,
-        np.asarray(index, np.float64) * interval,
+        at,
         temp_star=np.stack([surface[i][0] for i in index]),
         salt_star=np.stack([surface[i][1] for i in index]),
+        **extra,
     )
     return path
 
@@ -104,6 +114,11 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
             f"train.cadence = {hybrid_dt:g} s; set train.cadence = "
             f"{interval / config.time.dt:g} (or a time.dt that divides {interval:g})"
         )
+    if p.forcing_sources:  # refuse bad atmospheric files before any mapping
+        from neuralogcm_hpc.prepare.atmosphere import open_atmosphere
+
+        span = (0.0, (ds.sizes["time"] - 1) * interval)
+        open_atmosphere(config, ds.time.values[0], span)
     target = Target.from_config(config)
     maps = regridders(target, ds.lon.values, ds.lat.values)
     src_edges = source_level_edges(ds.depth.values)
@@ -183,7 +198,9 @@ def prepare(config: Config, out_dir: str | Path, log=print) -> dict:
             f"from {str(dates[0])[:10]} -> {path}"
         )
         written[split] = str(path)
-    forcing = write_restoring(out_dir / "forcing.zarr", surface, interval)
+    forcing = write_restoring(
+        out_dir / "forcing.zarr", surface, interval, config, ds.time.values[0]
+    )
     return {
         "stores": written,
         "grid": str(out_dir / "grid.zarr"),

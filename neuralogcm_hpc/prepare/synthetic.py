@@ -91,11 +91,30 @@ def write(
 ) -> list[Path]:
     """``days`` daily snapshots in ``files`` files (NetCDF4 or Zarr) under
     ``out_dir``; returns their paths."""
+    lon, lat, depth = grid(resolution, levels)
+    data = fields(lon, lat, depth, np.arange(days, dtype=np.float64))
+    title = "synthetic GLORYS-layout test data (neuralogcm_hpc.prepare.synthetic)"
+    return write_files(out_dir, lon, lat, depth, data, start, files, fmt, title)
+
+
+def write_files(
+    out_dir: str | Path,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    depth: np.ndarray,
+    data: dict[str, np.ndarray],
+    start: str = "2020-01-01",
+    files: int = 3,
+    fmt: str = "netcdf",
+    title: str = "GLORYS-layout test data",
+) -> list[Path]:
+    """Daily snapshots ``data`` (name -> (time, [depth,] lat, lon), float32, NaN
+    over land; names as ATTRS) in ``files`` files in GLORYS layout: CF time as
+    dates (days since 1950-01-01), depth in m positive down, float32 axes."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    lon, lat, depth = grid(resolution, levels)
+    days = next(iter(data.values())).shape[0]
     time = np.datetime64(start, "ns") + np.arange(days) * np.timedelta64(1, "D")
-    data = fields(lon, lat, depth, np.arange(days, dtype=np.float64))
     paths = []
     for part in np.array_split(np.arange(days), files):
         ds = xr.Dataset(
@@ -129,11 +148,7 @@ def write(
                     {"standard_name": "longitude", "units": "degrees_east"},
                 ),
             },
-            attrs={
-                "Conventions": "CF-1.6",
-                "title": "synthetic GLORYS-layout test "
-                "data (neuralogcm_hpc.prepare.synthetic)",
-            },
+            attrs={"Conventions": "CF-1.6", "title": title},
         )
         encoding = {"time": {"units": "days since 1950-01-01", "dtype": "float64"}}
         stamp = str(time[part[0]])[:10].replace("-", "")

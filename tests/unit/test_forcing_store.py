@@ -111,3 +111,81 @@ def test_settings_that_only_primitive_mode_reads_are_refused_elsewhere():
     # only the global case reads grid.bathymetry: a double gyre refuses it
     with pytest.raises(ConfigError, match="grid.bathymetry = .* read by case global"):
         check_case(small(**{"grid.bathymetry": "grid.zarr"}))
+
+
+def test_ten_metre_winds_become_stress_on_the_faces(tmp_path):
+    from neuralogcm_hpc.physics.bulk import wind_stress
+
+    cfg = small()
+    path = tmp_path / "winds.zarr"
+    ones = np.ones((2, 8, 12))
+    write_store(path, np.array([0.0, DAY]), u10=6.0 * ones, v10=8.0 * ones)
+    model = build_model(cfg.replace(**{"physics.forcing": str(path)}), SERIAL)
+    f, g = model.forcing_at(3), model.grid
+    tx, ty = wind_stress(6.0, 8.0)  # uniform wind: every face gets the same
+    np.testing.assert_allclose(np.asarray(f.taux), tx * np.asarray(g.mask_u),
+                               rtol=1e-14)
+    np.testing.assert_allclose(np.asarray(f.tauy), ty * np.asarray(g.mask_v),
+                               rtol=1e-14)
+
+
+def test_store_errors_name_the_variable_and_the_fix(tmp_path):
+    from neuralogcm_hpc.config import ConfigError
+
+    cfg, ones = small(), np.ones((2, 8, 12))
+    cases = {
+        "half.zarr": ({"u10": ones}, "has u10 but not v10"),
+        "both.zarr": ({"u10": ones, "v10": ones, "taux": ones}, "give one of them"),
+    }
+    for name, (fields, message) in cases.items():
+        write_store(tmp_path / name, np.array([0.0, DAY]), **fields)
+        with pytest.raises(ConfigError, match=message):
+            build_model(cfg.replace(**{"physics.forcing": str(tmp_path / name)}),
+                        SERIAL)
+    import xarray as xr
+
+    xr.Dataset(
+        {"u10": (("time", "y", "x"), ones, {"units": "km/h"}),
+         "v10": (("time", "y", "x"), ones, {"units": "m s-1"})},
+        coords={"time": [0.0, DAY]},
+    ).to_zarr(tmp_path / "kmh.zarr", zarr_format=3, consolidated=False)
+    with pytest.raises(ConfigError, match="u10 has units 'km/h'; expected 'm s-1'"):
+        build_model(cfg.replace(**{"physics.forcing": str(tmp_path / "kmh.zarr")}),
+                    SERIAL)
+
+
+def test_net_heat_flux_warms_by_exactly_q_over_rho_cp(tmp_path):
+    """No restoring (piston 0): the heat content [degC m3] grows by
+    dt sum(area) Q / (rho0 cp0) per step; advection and diffusion conserve it
+    (to round-off: 1e-12 relative over 2 steps)."""
+    from neuralogcm_hpc.physics.constants import CP0, RHO0
+
+    cfg = small(**{"physics.pe_restore_days": 0.0})
+    path = tmp_path / "heat.zarr"
+    write_store(path, np.array([0.0, DAY]), heat_flux=np.full((2, 8, 12), 100.0))
+    model = build_model(cfg.replace(**{"physics.forcing": str(path)}), SERIAL)
+    state, params = model.initial_state(), model.default_params()
+    before = float(model.diagnostics(state)["heat"])
+    after = jax.jit(lambda s, p: model.advance(s, p, 2))(state, params)
+    g = model.grid
+    wet_area = float(np.sum(np.asarray(g.interior(g.area_c * g.mask_c))))
+    expected = 2 * cfg.time.dt * wet_area * 100.0 / (RHO0 * CP0)
+    gained = float(model.diagnostics(after)["heat"]) - before
+    assert gained == pytest.approx(expected, rel=1e-9)
+
+
+def test_program_size_does_not_grow_with_the_record_count(tmp_path):
+    """The records are fetched at run time (a host callback), not embedded:
+    before, 30 daily records of a 96 x 64 tile made 22 MB of StableHLO and 365
+    made 183 MB (benchmarks/forcing_records.py)."""
+    cfg = small()
+    sizes = []
+    for n in (3, 60):
+        path = tmp_path / f"r{n}.zarr"
+        write_store(path, np.arange(n) * DAY, temp_star=np.ones((n, 8, 12)))
+        model = build_model(cfg.replace(**{"physics.forcing": str(path)}), SERIAL)
+        fn = jax.jit(lambda s, p, m=model: m.advance(s, p, 1))
+        text = fn.lower(model.initial_state(), model.default_params()).as_text()
+        sizes.append(len(text))
+    # the times vector (n floats) is the only part that grows: 57 x ~25 chars
+    assert abs(sizes[1] - sizes[0]) < 0.01 * sizes[0]

@@ -110,8 +110,10 @@ def glorys(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def prepared(glorys, tmp_path_factory):
+    """The synthetic files prepared, with ERA5-like winds and fluxes."""
     out = tmp_path_factory.mktemp("prepared")
-    config = tiny(**{"prepare.sources": str(glorys[0].parent / "*.nc")})
+    config = tiny(**{"prepare.sources": str(glorys[0].parent / "*.nc"),
+                     "prepare.forcing_sources": str(era5(out / "era5.nc"))})
     return config, prepare(config, out, log=lambda *_: None), out
 
 
@@ -210,3 +212,57 @@ def test_sources_are_read_one_level_of_one_snapshot_at_a_time(glorys):
         assert ds[name].data.chunksize == (1, 1, ds.sizes["lat"], ds.sizes["lon"])
     assert ds.ssh.data.chunksize == (1, ds.sizes["lat"], ds.sizes["lon"])
     assert ds.lat.values[0] < ds.lat.values[-1]
+
+
+def era5(path, days: int = 12, hours: int = 6, **changes):
+    """ERA5-like single-level file: 6-hourly 10 m wind and flux rates on a
+    1-degree grid, latitude north to south as ERA5's; the wind blows
+    (u, v) = (6, 8) m/s everywhere, the fluxes are uniform."""
+    lon = np.arange(0.0, 360.0, 1.0)
+    lat = np.arange(90.0, -90.5, -1.0)
+    time = np.datetime64("2020-01-01", "ns") + np.arange(
+        0, 24 * days, hours) * np.timedelta64(1, "h")
+    shape = (time.size, lat.size, lon.size)
+    values = {"u10": 6.0, "v10": 8.0, "msshf": -20.0, "mslhf": -100.0,
+              "msnswrf": 200.0, "msnlwrf": -50.0}
+    units = {n: "m s**-1" if n in ("u10", "v10") else "W m**-2" for n in values}
+    units.update(changes.pop("units", {}))
+    ds = xr.Dataset(
+        {n: (("time", "latitude", "longitude"), np.full(shape, v, np.float32),
+             {"units": units[n]}) for n, v in values.items() if n not in changes},
+        coords={"time": time, "latitude": lat, "longitude": lon},
+    )
+    ds.to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_era5_winds_and_fluxes_become_bulk_stress_and_net_heat(prepared):
+    from neuralogcm_hpc.physics.bulk import wind_stress
+
+    _, summary, _ = prepared
+    forcing = xr.open_zarr(summary["forcing"], consolidated=False)
+    tx, ty = wind_stress(6.0, 8.0)  # uniform: every face's conservative mean
+    np.testing.assert_allclose(forcing.taux.values, tx, rtol=1e-13)
+    # v faces: the southernmost row's cell reaches below 80S, still inside ERA5
+    np.testing.assert_allclose(forcing.tauy.values, ty, rtol=1e-13)
+    np.testing.assert_allclose(forcing.heat_flux.values, 30.0, rtol=1e-13)
+    assert forcing.taux.attrs["units"] == "N m-2"
+    assert forcing.sizes["time"] == 12  # one record per prepared snapshot
+
+
+def test_era5_errors_name_the_variable_and_the_fix(glorys, tmp_path):
+    base = {"prepare.sources": str(glorys[0].parent / "*.nc")}
+    bad = {
+        "no_v.nc": ({"v10": None}, "v10 .'v10'. is not in the files"),
+        "part.nc": ({"mslhf": None}, "missing latent .'mslhf'."),
+        "accum.nc": ({"units": {"msnswrf": "J m**-2"}}, "divide by its period"),
+    }
+    for name, (changes, message) in bad.items():
+        path = era5(tmp_path / name, days=3, **changes)
+        config = tiny(**{**base, "prepare.forcing_sources": str(path)})
+        with pytest.raises(PrepareError, match=message):
+            prepare(config, tmp_path / "out", log=lambda *_: None)
+    short = era5(tmp_path / "short.nc", days=3)
+    with pytest.raises(PrepareError, match="ocean data need"):
+        prepare(tiny(**{**base, "prepare.forcing_sources": str(short)}),
+                tmp_path / "out", log=lambda *_: None)
