@@ -84,7 +84,7 @@ def main() -> None:
         )
         w = ps._zstar_velocity(geo, div)
         adv, _ = bc.momentum_advection(
-            u, v, w, dz, geo.levels, geo.tan_u, geo.tan_v, geo.radius
+            u, v, w, dz, geo.levels, geo.tan_q, geo.radius
         )
         nu = coeffs["viscosity"]
         visc, _ = op.vector_laplacian(

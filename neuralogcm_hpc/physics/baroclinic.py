@@ -94,33 +94,72 @@ def tracer_advection(c, transport_u, transport_v, w_top, dt, grid, dz):
     return -horizontal - flux_top + flux_bottom
 
 
-def momentum_advection(u, v, w_top, h, grid3, tan_u, tan_v, radius):
-    """-(u.grad)u - w du/dz (+ spherical metric terms) in advective form.
+def momentum_advection(u, v, w_top, h, grid3, tan_q, radius):
+    """-(u.grad)u - w du/dz (+ spherical metric terms), energy-conserving.
 
-    Horizontal: centred differences with four-point averages of the cross
-    velocity; vertical: the two half-interface products (flux form minus u times
-    continuity), which conserves sum(h u^2) under the vertical flux.
-    ``tan_u``/``tan_v``: tan(latitude) at u/v rows (0 on a beta plane)."""
-    v_at_u = op.q_to_u(op.v_to_q(v))
-    u_at_v = op.q_to_v(op.u_to_q(u))
-    du = -u * (op.xp(u) - op.xm(u)) / (2 * grid3.dx_u)
-    du = du - v_at_u * (op.yp(u) - op.ym(u)) / (2 * grid3.dy_u)
-    dv = -u_at_v * (op.xp(v) - op.xm(v)) / (2 * grid3.dx_v)
-    dv = dv - v * (op.yp(v) - op.ym(v)) / (2 * grid3.dy_v)
+    Every direction is written "flux form minus u times continuity" with centred
+    face values: each face of a u (v) control volume carries the average of the
+    two volume transports [m3 s-1] next to it, F, and contributes
+    -F (a_beyond - a_here) / (2 V). This operator is skew-symmetric, so it moves
+    sum(V u^2) around without creating any: the total changes only by
+    u^2/2 times the net convergence, which continuity (the vertical transports
+    are the area-weighted averages of the z* w the tracers see) cancels.
+    The advective form -u (u[i+1] - u[i-1]) / 2dx it replaces is +u[i] u[i-1] / 2dx
+    next to a closed end: flow into a 1-cell dead end accelerated itself, which
+    blew the 1.5-degree `globe` run up at day 22 (77.7N, 85 m/s; see
+    benchmarks/results/global_coastlines.md).
+
+    Metric terms (u v tan / a, -u^2 tan / a) act like an extra Coriolis
+    parameter u tan(lat) / a and take the same energy-conserving corner form as
+    ``coriolis_at_u``: they do no work either. ``h``: level thicknesses;
+    ``w_top``: upward velocity through the top of each level at centres;
+    ``tan_q``: tan(latitude) at corner rows (0 on a beta plane).
+    Reach 1 in x and y."""
+    g = grid3
+    transport_u = g.mask_u * u * g.dy_u * h
+    transport_v = g.mask_v * v * g.dx_v * h
+    transport_w = g.area_c * w_top
+    # u control volume: east / west faces at centres, north / south at corners
+    east = op.u_to_c(transport_u)
+    south = op.v_to_q(transport_v)
+    du = _skew_advection(
+        u, (east, op.xm(east), op.yp(south), south), op.c_to_u(transport_w),
+        g.area_u * h,
+    )
+    # v control volume: east / west faces at corners, north / south at centres
+    west = op.u_to_q(transport_u)
+    north = op.v_to_c(transport_v)
+    dv = _skew_advection(
+        v, (op.xp(west), west, north, op.ym(north)), op.c_to_v(transport_w),
+        g.area_v * h,
+    )
     if radius:
-        du = du + u * v_at_u * tan_u / radius
-        dv = dv - u_at_v * u_at_v * tan_v / radius
-    w_u, w_v = op.c_to_u(w_top), op.c_to_v(w_top)
-    du = du + _vertical_advection(u, w_u, h)
-    dv = dv + _vertical_advection(v, w_v, h)
-    return grid3.mask_u * du, grid3.mask_v * dv
+        metric_q = op.u_to_q(u) * tan_q / radius
+        du = du + rotation_at_u(v, metric_q, g)
+        dv = dv - rotation_at_v(u, metric_q, g)
+    return g.mask_u * du, g.mask_v * dv
 
 
-def _vertical_advection(a, w_top, h):
+def _skew_advection(a, horizontal, transport_top, volume):
+    """-sum over faces F (a_beyond - a) / (2 V): ``horizontal`` holds the
+    transports through the east, west, north and south faces (positive
+    eastward / northward), ``transport_top`` the upward ones through the top of
+    each level (0 through the bottom)."""
+    east, west, north, south = horizontal
     above = jnp.concatenate([a[:1], a[:-1]], axis=0)
     below = jnp.concatenate([a[1:], a[-1:]], axis=0)
-    w_bottom = jnp.concatenate([w_top[1:], jnp.zeros_like(w_top[:1])], axis=0)
-    return -(w_top * (above - a) + w_bottom * (a - below)) / (2 * h)
+    bottom = jnp.concatenate(
+        [transport_top[1:], jnp.zeros_like(transport_top[:1])], axis=0
+    )
+    change = (
+        east * (op.xp(a) - a)
+        + west * (a - op.xm(a))
+        + north * (op.yp(a) - a)
+        + south * (a - op.ym(a))
+        + transport_top * (above - a)
+        + bottom * (a - below)
+    )
+    return -change / (2 * volume)
 
 
 def horizontal_diffusion(c, kappa, dz, grid3):
@@ -129,15 +168,26 @@ def horizontal_diffusion(c, kappa, dz, grid3):
     return op.tracer_laplacian(c, k, k, grid3, grid3.mask_u, grid3.mask_v)
 
 
-def coriolis_at_u(v, grid):
-    """f v at u points in the energy-conserving form (Sadourny 1975, per level):
-    avg_y(f_q avg_x(v dx_v)) / dx_u. With ``coriolis_at_v`` the work
+def rotation_at_u(v, f_q, grid):
+    """f v at u points for a rotation rate ``f_q`` given at corners, in the
+    energy-conserving form (Sadourny 1975, per level):
+    avg_y(f_q avg_x(v dx_v)) / dx_u. With ``rotation_at_v`` the work
     sum(area_u u f v_u - area_v v f u_v) is exactly 0 on the sphere; plain
     averages f_u avg(v) are not adjoint where cos(lat) changes (8 % per 1.5-degree
     row at 72 N), so they did work there."""
-    return op.q_to_u(grid.f_q * op.v_to_q(v * grid.dx_v)) * grid.rdx_u
+    return op.q_to_u(f_q * op.v_to_q(v * grid.dx_v)) * grid.rdx_u
+
+
+def rotation_at_v(u, f_q, grid):
+    """f u at v points, the partner of ``rotation_at_u``."""
+    return op.q_to_v(f_q * op.u_to_q(u * grid.dy_u)) * grid.rdy_v
+
+
+def coriolis_at_u(v, grid):
+    """The Coriolis term f v at u points (``rotation_at_u`` with the grid's f)."""
+    return rotation_at_u(v, grid.f_q, grid)
 
 
 def coriolis_at_v(u, grid):
     """f u at v points, the partner of ``coriolis_at_u``."""
-    return op.q_to_v(grid.f_q * op.u_to_q(u * grid.dy_u)) * grid.rdy_v
+    return rotation_at_v(u, grid.f_q, grid)

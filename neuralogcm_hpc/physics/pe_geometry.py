@@ -76,8 +76,9 @@ class PEGeometry:
     thicknesses (nz, 1, 1); ``spacing`` distances between level centres
     (nz - 1, 1, 1); ``depth_c/u/v`` resting column depths (full cells);
     ``stretch`` the z* fractions dz_k / H (0 on land); ``bottom_u/v`` 1 on the
-    bottom level of each u / v column (bottom drag); ``tan_u/v`` tan(latitude)
-    at u / v rows and ``radius`` the sphere's (0 and 0 on a beta plane);
+    bottom level of each u / v column (bottom drag); ``tan_q`` tan(latitude)
+    at corner (and v) rows and ``radius`` the sphere's (0 and 0 on a beta
+    plane);
     ``scale_c/q`` the cos^2(lat) scaling of horizontal viscosity at centres /
     corners (1 where off); ``barotropic`` the wide-halo tile.
     """
@@ -92,8 +93,7 @@ class PEGeometry:
     stretch: jax.Array
     bottom_u: jax.Array
     bottom_v: jax.Array
-    tan_u: jax.Array
-    tan_v: jax.Array
+    tan_q: jax.Array
     radius: float
     scale_c: jax.Array
     scale_q: jax.Array
@@ -115,13 +115,12 @@ class PEGeometry:
     ) -> PEGeometry:
         g, dtype = grid, grid.mask_c.dtype
         columns = _column_metrics(g.dz, g.mask3_c, g.mask3_u, g.mask3_v)
-        tan_u, tan_v, radius, scale_c, scale_q = _sphere_terms(config, g, dtype)
+        tan_q, radius, scale_c, scale_q = _sphere_terms(config, g, dtype)
         return cls(
             grid=g,
             levels=level_grid(g, columns.pop("mask_q")),
             **columns,
-            tan_u=tan_u,
-            tan_v=tan_v,
+            tan_q=tan_q,
             radius=radius,
             scale_c=scale_c,
             scale_q=scale_q,
@@ -147,26 +146,24 @@ def _barotropic(config, decomposition, rank, bathymetry) -> BarotropicGeometry:
 
 
 def _sphere_terms(config, g, dtype):
-    """(tan_u, tan_v, radius, scale_c, scale_q) as (rows, 1) columns."""
+    """(tan_q, radius, scale_c, scale_q) as (rows, 1) columns."""
     if config.grid.kind == "sphere":
         lat_c = np.radians(row_coordinate(config, g))
         lat_f = lat_c - 0.5 * np.radians(
             (config.grid.lat_north - config.grid.lat_south) / config.grid.ny
         )
-        tan_u = jnp.asarray(np.tan(lat_c)[:, None], dtype)
-        tan_v = jnp.asarray(np.tan(lat_f)[:, None], dtype)
+        tan_q = jnp.asarray(np.tan(lat_f)[:, None], dtype)
         radius = EARTH_RADIUS
         scaled = config.physics.pe_scale_viscosity
         scale = np.cos(lat_c) ** 2 if scaled else 1.0
         scale_q = np.cos(lat_f) ** 2 if scaled else 1.0
     else:
-        tan_u = tan_v = jnp.zeros((g.shape[0], 1), dtype)
+        tan_q = jnp.zeros((g.shape[0], 1), dtype)
         radius = 0.0
         scale = scale_q = np.ones(g.shape[0])
     rows = g.shape[0]
     return (
-        tan_u,
-        tan_v,
+        tan_q,
         radius,
         jnp.asarray(np.broadcast_to(scale, rows)[:, None], dtype),
         jnp.asarray(np.broadcast_to(scale_q, rows)[:, None], dtype),

@@ -138,7 +138,7 @@ def _slow_momentum(geo, terms, fields, coeffs):
     )
     w = _zstar_velocity(geo, div)
     du, dv = bc.momentum_advection(
-        u, v, w, dz, geo.levels, geo.tan_u, geo.tan_v, geo.radius
+        u, v, w, dz, geo.levels, geo.tan_q, geo.radius
     )
     du = du - g.mask3_u * op.grad_x(pressure, g)
     dv = dv - g.mask3_v * op.grad_y(pressure, g)

@@ -12,6 +12,7 @@ from neuralogcm_hpc.physics import baroclinic as bc
 from neuralogcm_hpc.physics import free_surface as fs
 from neuralogcm_hpc.physics import operators as op
 from neuralogcm_hpc.physics.primitive import PrimitiveModel
+from tests.basins import HIGH_LATITUDE, shelves_and_trough
 
 SUBSTEPS = 10
 
@@ -110,30 +111,12 @@ def test_refilling_in_smaller_batches_changes_no_bit(serial_context):
 
 
 def shelf_basin(serial_context, nz=6):
-    """A closed 12 x 12 sphere basin at 62-80N (f ~ 1.4e-4 s-1, dx = 0.3-0.7
-    dy) with what broke `global`'s real coastlines: a 1-cell 2000 m trough
-    between 500 m shelves, a shelf along the north, a shallow bank, 4000 m
-    elsewhere."""
+    """``tests.basins``' high-latitude shelves and 1-cell trough, 6 levels."""
     config = case_config("double_gyre").replace(
-        **{
-            "grid.kind": "sphere",
-            "grid.nx": 12,
-            "grid.ny": 12,
-            "grid.nz": nz,
-            "grid.lon_west": 0.0,
-            "grid.lon_east": 36.0,
-            "grid.lat_south": 62.0,
-            "grid.lat_north": 80.0,
-            "grid.depth": 4000.0,
-            "grid.dz_surface": 0.0,
-            "physics.pe_barotropic_substeps": SUBSTEPS,
-        }
+        **HIGH_LATITUDE,
+        **{"grid.nz": nz, "physics.pe_barotropic_substeps": SUBSTEPS},
     )
-    depth = np.full((12, 12), 4000.0)
-    depth[6], depth[7], depth[8:] = 500.0, 2000.0, 500.0
-    depth[2:5, 4:6] = 500.0
-    depth[[0, -1], :] = depth[:, [0, -1]] = 0.0
-    return PrimitiveModel(config, serial_context, bathymetry=depth)
+    return PrimitiveModel(config, serial_context, bathymetry=shelves_and_trough())
 
 
 def _level_coriolis_mean(m, ubar, vbar):

@@ -11,6 +11,7 @@ from neuralogcm_hpc.cases import build_model, case_config
 from neuralogcm_hpc.cases.double_gyre import config as double_gyre
 from neuralogcm_hpc.parallel.context import ParallelContext
 from neuralogcm_hpc.physics.primitive import PrimitiveModel
+from tests.basins import HIGH_LATITUDE, shelves_and_trough
 
 N = 12  # cells per side of the small test basins
 
@@ -81,29 +82,13 @@ def test_resting_stratified_ocean_stays_at_rest():
     assert float(jnp.max(jnp.abs(f["ssh"]))) < 1e-15
 
 
-def shelves_and_trough():
-    """What broke `global` with real coastlines, in a closed 12 x 12 basin: a
-    1-cell 2000 m trough between 500 m shelves, a shelf along the north wall,
-    a shallow bank, 4000 m elsewhere."""
-    depth = np.full((N, N), 4000.0)
-    depth[6], depth[7], depth[8:] = 500.0, 2000.0, 500.0
-    depth[2:5, 4:6] = 500.0
-    depth[[0, -1], :] = depth[:, [0, -1]] = 0.0
-    return depth
-
-
 def high_latitude_config(**changes):
-    """The small basin on the sphere at 62-80N (f ~ 1.4e-4 s-1, dx 0.3-0.7 dy)
-    with 6 levels (the shelves are 1 level, the trough 3), unforced."""
+    """``tests.basins``' high-latitude basin with 6 levels (the shelves are 1
+    level, the trough 3), unforced."""
     return small_config(
+        **HIGH_LATITUDE,
         **{
-            "grid.kind": "sphere",
             "grid.nz": 6,
-            "grid.depth": 4000.0,
-            "grid.lon_west": 0.0,
-            "grid.lon_east": 36.0,
-            "grid.lat_south": 62.0,
-            "grid.lat_north": 80.0,
             "physics.pe_eos": "jmfwg06",
             "time.dt": 1800.0,
             **changes,
