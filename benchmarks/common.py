@@ -221,7 +221,8 @@ def mpirun(
     """Run ``script`` as a ``python -m mpi4py`` job of ``ranks`` ranks, one core each.
 
     Ranks are bound to cores while they fit (``--bind-to core``); beyond the core
-    count they are oversubscribed and unbound, and their numbers say so.
+    count they are oversubscribed, unbound and yield while waiting, and their
+    numbers say so.
     """
     venv = ROOT / ".venv" / "bin"
     launcher = venv / "mpirun" if (venv / "mpirun").exists() else Path("mpirun")
@@ -233,6 +234,8 @@ def mpirun(
     cmd += ["--bind-to", "none"] if ranks > cores else []
     cmd += ["-n", str(ranks), sys.executable, "-m", "mpi4py", str(script), *args]
     env = {**os.environ, "XLA_FLAGS": f"{os.environ.get('XLA_FLAGS', '')} {ONE_THREAD}"}
+    if ranks > cores:  # oversubscribed: a waiting rank yields its core
+        env["OMPI_MCA_mpi_yield_when_idle"] = "1"
     out = subprocess.run(
         cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
     )
