@@ -6,7 +6,7 @@ import numpy as np
 import xarray as xr
 
 from neuralogcm_hpc.physics.bulk import wind_stress
-from neuralogcm_hpc.prepare.names import PrepareError
+from neuralogcm_hpc.prepare.names import PrepareError, preset_mapping
 from neuralogcm_hpc.prepare.source import expand
 from neuralogcm_hpc.prepare.target import Target, regridders
 
@@ -34,22 +34,10 @@ FLUX_UNITS = {"wm-2", "wm**-2", "w/m2", "w/m^2", "w.m-2"}
 
 
 def atmosphere_mapping(preset: str, overrides: str = "") -> dict[str, str]:
-    """Canonical -> source names: the preset with ``overrides`` applied."""
-    if preset not in ATMOSPHERE_PRESETS:
-        raise PrepareError(
-            f"prepare.forcing_preset = {preset!r} is unknown; known: "
-            f"{', '.join(ATMOSPHERE_PRESETS)}"
-        )
-    table = dict(ATMOSPHERE_PRESETS[preset])
-    for pair in filter(None, (p.strip() for p in overrides.split(","))):
-        key, sep, name = (s.strip() for s in pair.partition("="))
-        if not sep or not name or key not in table:
-            raise PrepareError(
-                f"prepare.forcing_names entry {pair!r} must be NAME=SOURCE_NAME "
-                f"with NAME one of {', '.join(table)}"
-            )
-        table[key] = name
-    return table
+    """Canonical -> source names of the forcing files: the preset with
+    ``overrides`` applied."""
+    return preset_mapping(ATMOSPHERE_PRESETS, preset, overrides,
+                          "prepare.forcing_preset", "prepare.forcing_names")
 
 
 def _check(ds: xr.Dataset, table: dict) -> tuple[str, ...]:

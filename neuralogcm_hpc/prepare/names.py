@@ -107,20 +107,30 @@ class PrepareError(ValueError):
 
 
 def mapping(preset: str, overrides: str = "") -> dict[str, str]:
-    """Canonical -> source names: the preset's table with ``overrides``
-    ("temp=votemper,lat=nav_lat") applied on top."""
-    if preset not in PRESETS:
+    """Canonical -> source names of the ocean files: the preset's table with
+    ``overrides`` ("temp=votemper,lat=nav_lat") applied on top."""
+    return preset_mapping(PRESETS, preset, overrides, "prepare.preset",
+                          "prepare.names", VARIABLES + COORDINATES)
+
+
+def preset_mapping(presets: dict, preset: str, overrides: str, preset_key: str,
+                   names_key: str, keys=None) -> dict[str, str]:
+    """``presets[preset]`` with ``overrides`` ("NAME=SOURCE_NAME,...") applied;
+    ``keys``: the NAMEs an override may set (default the preset's own). Errors
+    name the settings ``preset_key`` / ``names_key`` the values came from."""
+    if preset not in presets:
         raise PrepareError(
-            f"prepare.preset = {preset!r} is unknown; known presets: "
-            f"{', '.join(PRESETS)} (rename others with prepare.names)"
+            f"{preset_key} = {preset!r} is unknown; known presets: "
+            f"{', '.join(presets)} (rename others with {names_key})"
         )
-    table = dict(PRESETS[preset])
+    table = dict(presets[preset])
+    keys = tuple(keys or table)
     for pair in filter(None, (p.strip() for p in overrides.split(","))):
         key, sep, name = (s.strip() for s in pair.partition("="))
-        if not sep or not name or key not in VARIABLES + COORDINATES:
+        if not sep or not name or key not in keys:
             raise PrepareError(
-                f"prepare.names entry {pair!r} must be NAME=SOURCE_NAME with NAME "
-                f"one of {', '.join(VARIABLES + COORDINATES)}"
+                f"{names_key} entry {pair!r} must be NAME=SOURCE_NAME with NAME "
+                f"one of {', '.join(keys)}"
             )
         table[key] = name
     return table

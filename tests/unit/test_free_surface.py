@@ -131,13 +131,20 @@ def _level_coriolis_mean(m, ubar, vbar):
     return at_u / safe(geo.depth_u), at_v / safe(geo.depth_v)
 
 
-def test_barotropic_coriolis_is_the_depth_mean_of_the_level_coriolis(serial_context):
+def random_depth_mean_flow(serial_context, seed):
+    """(model, random depth-mean U, V on the shelf basin's wet faces, its
+    depth-weighted barotropic Coriolis term)."""
     m = shelf_basin(serial_context)
-    geo, rng = m.geometry, np.random.default_rng(3)
+    geo, rng = m.geometry, np.random.default_rng(seed)
     g = geo.grid
     ubar = g.mask_u * jnp.asarray(rng.standard_normal(g.mask_u.shape))
     vbar = g.mask_v * jnp.asarray(rng.standard_normal(g.mask_v.shape))
-    coriolis = fs.DepthWeightedCoriolis.build(geo.depth_u, geo.depth_v, g)
+    return m, ubar, vbar, fs.DepthWeightedCoriolis.build(geo.depth_u, geo.depth_v, g)
+
+
+def test_barotropic_coriolis_is_the_depth_mean_of_the_level_coriolis(serial_context):
+    m, ubar, vbar, coriolis = random_depth_mean_flow(serial_context, 3)
+    g = m.geometry.grid
     ref_u, ref_v = _level_coriolis_mean(m, ubar, vbar)
     # round-off: sums of ~10 products of O(1e-4) terms, 1e-12 relative
     scale = float(jnp.abs(ref_u).max())
@@ -149,19 +156,16 @@ def test_barotropic_coriolis_is_the_depth_mean_of_the_level_coriolis(serial_cont
         inner(g.mask_v * coriolis.at_v(ubar)), inner(ref_v), atol=1e-12 * scale
     )
     # the plain f avg(V) the cycle used is NOT the depth mean beside the steps
-    plain = op.q_to_u(g.f_q * op.v_to_q(vbar * g.dx_v)) * g.rdx_u
+    plain = bc.coriolis_at_u(vbar, g)
     assert float(jnp.abs(inner(g.mask_u * plain - ref_u)).max()) > 0.1 * scale
 
 
 def test_barotropic_coriolis_does_no_work(serial_context):
     # sum(area_u H_u U C_u(V)) = sum(area_v H_v V C_v(U)) for any U, V: the term
     # only turns the depth-mean flow; over steps the plain form did work
-    m = shelf_basin(serial_context)
-    geo, rng = m.geometry, np.random.default_rng(4)
+    m, ubar, vbar, coriolis = random_depth_mean_flow(serial_context, 4)
+    geo = m.geometry
     g = geo.grid
-    ubar = g.mask_u * jnp.asarray(rng.standard_normal(g.mask_u.shape))
-    vbar = g.mask_v * jnp.asarray(rng.standard_normal(g.mask_v.shape))
-    coriolis = fs.DepthWeightedCoriolis.build(geo.depth_u, geo.depth_v, g)
 
     def work(cu, cv):
         pu = g.interior(g.area_u * geo.depth_u * ubar * cu)
@@ -172,7 +176,5 @@ def test_barotropic_coriolis_does_no_work(serial_context):
 
     on_u, on_v, size = work(coriolis.at_u(vbar), coriolis.at_v(ubar))
     assert abs(on_u - on_v) < 1e-13 * size  # round-off of ~100 terms
-    plain_u = op.q_to_u(g.f_q * op.v_to_q(vbar * g.dx_v)) * g.rdx_u
-    plain_v = op.q_to_v(g.f_q * op.u_to_q(ubar * g.dy_u)) * g.rdy_v
-    on_u, on_v, size = work(plain_u, plain_v)
+    on_u, on_v, size = work(bc.coriolis_at_u(vbar, g), bc.coriolis_at_v(ubar, g))
     assert abs(on_u - on_v) > 1e-2 * size
