@@ -10,7 +10,8 @@ snapshot and a checkpoint every --every days into --workdir. A year at 1.5
 degrees takes hours on a small machine: stop it whenever, and the same
 command continues from the newest checkpoint (bit for bit, as any resumed
 run), then (re)writes the record from all snapshots so far:
-max |u|, |v| [m s-1] and where (level, lat, lon), the ssh range [m], the
+max |u|, |v| [m s-1] and where (level, lat, lon), the ssh range [m] (and
+where the lowest is), the
 total energy [J], and the drift of volume, heat and salt content since day 0
 (relative; from the stored fields, `neuralogcm_hpc.plot.diagnostics`).
 ``--analyse-only`` skips the run (e.g. to look at a run still going).
@@ -89,6 +90,7 @@ def analyse(args, workdir: Path) -> dict:
         "days": [float(s) * dt / 86400 for s in ds["step"].values],
         "max_speed": [],
         "max_speed_at": [],
+        "ssh_min_at": [],
         "ssh_min": [float(x) for x in ds["ssh"].min(ds["ssh"].dims[1:]).values],
         "ssh_max": [float(x) for x in ds["ssh"].max(ds["ssh"].dims[1:]).values],
         "energy": [float(x) for x in energy.values],
@@ -99,6 +101,10 @@ def analyse(args, workdir: Path) -> dict:
         speed, where = max(_fastest(ds[name].isel(time=t)) for name in ("u", "v"))
         record["max_speed"].append(speed)
         record["max_speed_at"].append(where)
+        ssh = ds["ssh"].isel(time=t)
+        j, i = np.unravel_index(int(np.nanargmin(np.asarray(ssh))), ssh.shape)
+        lat, lon = (ssh[d].values for d in ssh.dims)
+        record["ssh_min_at"].append([float(lat[j]), float(lon[i])])
     return record
 
 

@@ -35,7 +35,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import last_json_line, mpirun, write_result  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    RESULTS,
+    last_json_line,
+    mpirun,
+    write_result,
+)
 
 RUN = Path(__file__).resolve().parents[1] / "neuralogcm_hpc" / "run.py"
 LEARNING_RATE = 1e-3  # train.learning_rate's default, the scale of a first update
@@ -53,14 +58,14 @@ SETS = [
 ]
 
 
-def train_once(layout: str, workdir: Path) -> dict:
+def train_once(layout: str, workdir: Path, extra: list[str], timeout: float) -> dict:
     px, py = (int(x) for x in layout.split("x"))
     args = ["train", "--case", "beta_plane_small", "--steps", "1"]
-    sets = [*SETS, f"train.data={workdir / 'data'}",
+    sets = [*SETS, *extra, f"train.data={workdir / 'data'}",
             f"decomposition.px={px}", f"decomposition.py={py}"]
     args += [x for s in sets for x in ("--set", s)]
     args += ["--checkpoint-dir", str(workdir / f"ckpt_{layout}")]
-    out = mpirun(RUN, px * py, args, timeout=7200)
+    out = mpirun(RUN, px * py, args, timeout=timeout)
     summary = last_json_line(out.stdout, "SUMMARY ")
     return {
         "layout": layout,
@@ -126,17 +131,23 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layouts", default="1x1,8x8")
     parser.add_argument("--workdir", default=None, help="default: a temporary one")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="another setting for every layout (after the defaults)")
+    parser.add_argument("--timeout", type=float, default=7200,
+                        help="seconds one layout's job may take")
+    parser.add_argument("--out-dir", default=None, help="default benchmarks/results")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(args.workdir or tmp)
         rows = []
         for layout in args.layouts.split(","):
-            rows.append(train_once(layout, workdir))
+            rows.append(train_once(layout, workdir, args.set, args.timeout))
             rows[-1].update(compare(rows[-1], rows[0]))
             print({k: v for k, v in rows[-1].items() if k != "checkpoint"}, flush=True)
         for row in rows:
             del row["checkpoint"]  # a temporary path
-    path = write_result("many_ranks_train", rows, sets=SETS)
+    out_dir = Path(args.out_dir) if args.out_dir else RESULTS
+    path = write_result("many_ranks_train", rows, out_dir, sets=SETS + args.set)
     print(f"wrote {path}")
     return 0 if all(r["within_tolerance"] for r in rows) else 1
 

@@ -135,6 +135,7 @@ class Halo:
             plans.append(
                 _AxisPlan(
                     axis=axis,
+                    sends=count > 1,
                     keep_low=periodic or not self.walls[low],
                     keep_high=periodic or not self.walls[high],
                     to_high=self._shift(count, neighbours[low], neighbours[high], 0),
@@ -146,7 +147,11 @@ class Halo:
             for plan in plans:
                 n = xs[0].shape[plan.axis] - 2 * width
                 lows = plan.to_high([_take(x, plan.axis, n, n + width) for x in xs])
+                if plan.sends:
+                    xs, lows = _in_turn(xs, lows)
                 highs = plan.to_low([_take(x, plan.axis, width, 2 * width) for x in xs])
+                if plan.sends:
+                    xs, (lows, highs) = _in_turn(xs, (lows, highs))
                 xs = tuple(
                     _replace_halos(x, plan.axis, width, plan.low(lo), plan.high(hi))
                     for x, lo, hi in zip(xs, lows, highs, strict=True)
@@ -164,7 +169,13 @@ class Halo:
                 # Each halo cell's cotangent returns to the strip it was copied
                 # from: our low halo came from the low neighbour's high strip.
                 into_high_strips = plan.to_low(ct_lows)
+                if plan.sends:
+                    ct_highs, into_high_strips = _in_turn(ct_highs, into_high_strips)
                 into_low_strips = plan.to_high(ct_highs)
+                if plan.sends:
+                    cts, (into_high_strips, into_low_strips) = _in_turn(
+                        cts, (into_high_strips, into_low_strips)
+                    )
                 out = []
                 for c, high, low in zip(
                     cts, into_high_strips, into_low_strips, strict=True
@@ -229,13 +240,30 @@ class Halo:
 class _AxisPlan:
     """How one axis is exchanged: the two shifts and which received sides to keep."""
 
-    def __init__(self, axis, keep_low, keep_high, to_high, to_low):
+    def __init__(self, axis, sends, keep_low, keep_high, to_high, to_low):
         self.axis = axis
+        self.sends = sends  # False: one tile along the axis, both shifts are local
         # each maps a list of strips to the list received (one message)
         self.to_high = to_high  # send our high strips up, receive the low neighbour's
         self.to_low = to_low  # send our low strips down, receive the high neighbour's
         self.low = (lambda a: a) if keep_low else jnp.zeros_like
         self.high = (lambda a: a) if keep_high else jnp.zeros_like
+
+
+def _in_turn(after, received):
+    """``after`` and ``received`` released together: what is computed from
+    ``after`` (the next message, the rest of the step) waits until ``received``
+    has arrived.
+
+    Why: each rank's XLA schedules its own program, and the programs differ
+    between ranks (a wall discards one of an axis's two messages, so nothing
+    waits for it). A rank then sent a message late, after later exchanges,
+    while its neighbour waited for it: a 2 x 2 training step through the CLI
+    hung in MPI_Sendrecv (the bottom row in its second y message, the top row
+    already in the next exchange). mpi4jax's ordered effect did not keep the
+    order inside the rematerialised backward pass; these data dependencies do.
+    """
+    return jax.lax.optimization_barrier((after, received))
 
 
 def _add_to(x, axis, start, strip):
