@@ -16,11 +16,11 @@ def config() -> Config:
     (10 m at the top), idealised continents and ridges, analytic forcing;
     ``grid.coastlines = globe`` gives real coastlines (global-land-mask at the
     model's resolution) with the idealised depth of ``shelf_profile``, and
-    ``grid.bathymetry`` a depth from data. With real coastlines a year at 3
-    degrees is bounded (depth-weighted barotropic Coriolis), but at this
-    resolution a jet at 77.7N, level 14, driven by the horizontal momentum
-    advection at a trough's dead end, ended the run at day ~21
-    (benchmarks/results/global_coastlines.md): not yet the default.
+    ``grid.bathymetry`` a depth from data. With real coastlines a year is
+    bounded at this resolution and at 3 degrees (depth-weighted barotropic
+    Coriolis, energy-conserving momentum advection;
+    benchmarks/results/global_coastlines.md); not yet the default because
+    every process reads global-land-mask's 933 MB mask (15-30 s).
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;

@@ -294,8 +294,8 @@ def test_global_spin_up_30_days_is_bounded():
 def test_global_3_degree_real_coastlines_30_days_is_bounded():
     # `global` with real coastlines at 3 degrees as benchmarks/global_year.py runs
     # it: dt x 2, viscosity x 4. Measured (benchmarks/results/
-    # global_year_3deg.json): max speed 0.86, 1.03, 1.15, 1.19 m/s at days 5,
-    # 10, 20, 30 (equatorial surface jet, a level-13 current off Norway); 1.47
+    # global_year_3deg.json): max speed 0.90, 1.04, 1.16, 1.23 m/s at days 5,
+    # 10, 20, 30 (equatorial surface jet, a level-13 current off Norway); 1.55
     # m/s over the whole year. Daily max |ssh|: 2.4, 3.5, 2.7, 3.7, 2.3 m at
     # days 1-5 (the initial adjustment), then 1.4-2.0 m. With the plain f avg(V)
     # barotropic Coriolis a jet over the 75.5N trough reached 7.3 m/s at day 4
