@@ -48,12 +48,26 @@ def initial(config):
     return {"temp": temp, "ssh": 0.2 * np.sin(2 * np.pi * x)[None, :] * x[:, None]}
 
 
-def pair(context, serial_context):
-    config = small_config()
+def pair(context, serial_context, config=None):
+    """(this job's tiled model, the serial one) of ``config`` (small_config())."""
+    config = config or small_config()
     return (
         PrimitiveModel(config, context, bathymetry(), initial),
         PrimitiveModel(config, serial_context, bathymetry(), initial),
     )
+
+
+def assert_tiles_equal_serial(tiled, serial, context, steps) -> dict:
+    """Run both models ``steps`` steps from their initial states; every field
+    of this rank's tile must equal the serial run's at those global cells.
+    Returns the serial fields."""
+    run = jax.jit(lambda m, s, p: m.advance(s, p, steps), static_argnums=0)
+    out = tiled.fields(run(tiled, tiled.initial_state(), tiled.default_params()))
+    ref = serial.fields(run(serial, serial.initial_state(), serial.default_params()))
+    ys, xs = tiled.decomposition.global_slices(context.rank)
+    for name in tiled.prognostic_names:
+        np.testing.assert_array_equal(out[name], np.asarray(ref[name])[..., ys, xs])
+    return ref
 
 
 def test_50_steps_bit_identical_to_serial(context, serial_context):
@@ -62,12 +76,7 @@ def test_50_steps_bit_identical_to_serial(context, serial_context):
     tiled, serial = pair(context, serial_context)
     # opening + one refill + closing, learn_fields 1
     assert serial.exchanges_per_step == 4
-    run = jax.jit(lambda m, s, p: m.advance(s, p, 50), static_argnums=0)
-    out = tiled.fields(run(tiled, tiled.initial_state(), tiled.default_params()))
-    ref = serial.fields(run(serial, serial.initial_state(), serial.default_params()))
-    ys, xs = tiled.decomposition.global_slices(context.rank)
-    for name in tiled.prognostic_names:
-        np.testing.assert_array_equal(out[name], np.asarray(ref[name])[..., ys, xs])
+    ref = assert_tiles_equal_serial(tiled, serial, context, 50)
     assert float(jnp.abs(ref["u"]).max()) > 1e-3  # the flow is not trivially zero
 
 
@@ -164,11 +173,5 @@ def test_forcing_store_with_winds_and_heat_flux_bit_identical_to_serial(
                     temp_star=12 + ramp * base)
     context.barrier()  # the store is written before any rank reads it
     config = small_config().replace(**{"physics.forcing": str(path)})
-    tiled = PrimitiveModel(config, context, bathymetry(), initial)
-    serial = PrimitiveModel(config, serial_context, bathymetry(), initial)
-    run = jax.jit(lambda m, s, p: m.advance(s, p, 6), static_argnums=0)
-    out = tiled.fields(run(tiled, tiled.initial_state(), tiled.default_params()))
-    ref = serial.fields(run(serial, serial.initial_state(), serial.default_params()))
-    ys, xs = tiled.decomposition.global_slices(context.rank)
-    for name in tiled.prognostic_names:
-        np.testing.assert_array_equal(out[name], np.asarray(ref[name])[..., ys, xs])
+    tiled, serial = pair(context, serial_context, config)
+    assert_tiles_equal_serial(tiled, serial, context, 6)
