@@ -79,12 +79,10 @@ def main() -> None:
         pressure = bc.hydrostatic_pressure(
             rho, g.dz, terms.physics.gravity, terms.eos.rho0
         )
-        div = g.mask3_c * op.divergence(
-            u * g.dy_u * dz * g.mask3_u, v * g.dx_v * dz * g.mask3_v, g
-        )
-        w = ps._zstar_velocity(geo, div)
+        transports = (u * g.dy_u * dz * g.mask3_u, v * g.dx_v * dz * g.mask3_v)
+        w = ps._zstar_velocity(geo, g.mask3_c * op.divergence(*transports, g))
         adv, _ = bc.momentum_advection(
-            u, v, w, dz, geo.levels, geo.tan_q, geo.radius
+            u, v, transports, w, dz, geo.levels, geo.tan_q, geo.radius
         )
         nu = coeffs["viscosity"]
         visc, _ = op.vector_laplacian(

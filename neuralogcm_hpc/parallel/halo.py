@@ -147,11 +147,9 @@ class Halo:
             for plan in plans:
                 n = xs[0].shape[plan.axis] - 2 * width
                 lows = plan.to_high([_take(x, plan.axis, n, n + width) for x in xs])
-                if plan.sends:
-                    xs, lows = _in_turn(xs, lows)
+                xs, lows = plan.in_turn(xs, lows)
                 highs = plan.to_low([_take(x, plan.axis, width, 2 * width) for x in xs])
-                if plan.sends:
-                    xs, (lows, highs) = _in_turn(xs, (lows, highs))
+                xs, (lows, highs) = plan.in_turn(xs, (lows, highs))
                 xs = tuple(
                     _replace_halos(x, plan.axis, width, plan.low(lo), plan.high(hi))
                     for x, lo, hi in zip(xs, lows, highs, strict=True)
@@ -169,13 +167,11 @@ class Halo:
                 # Each halo cell's cotangent returns to the strip it was copied
                 # from: our low halo came from the low neighbour's high strip.
                 into_high_strips = plan.to_low(ct_lows)
-                if plan.sends:
-                    ct_highs, into_high_strips = _in_turn(ct_highs, into_high_strips)
+                ct_highs, into_high_strips = plan.in_turn(ct_highs, into_high_strips)
                 into_low_strips = plan.to_high(ct_highs)
-                if plan.sends:
-                    cts, (into_high_strips, into_low_strips) = _in_turn(
-                        cts, (into_high_strips, into_low_strips)
-                    )
+                cts, (into_high_strips, into_low_strips) = plan.in_turn(
+                    cts, (into_high_strips, into_low_strips)
+                )
                 out = []
                 for c, high, low in zip(
                     cts, into_high_strips, into_low_strips, strict=True
@@ -242,7 +238,8 @@ class _AxisPlan:
 
     def __init__(self, axis, sends, keep_low, keep_high, to_high, to_low):
         self.axis = axis
-        self.sends = sends  # False: one tile along the axis, both shifts are local
+        # one tile along the axis: both shifts are local, nothing to order
+        self.in_turn = _in_turn if sends else lambda after, received: (after, received)
         # each maps a list of strips to the list received (one message)
         self.to_high = to_high  # send our high strips up, receive the low neighbour's
         self.to_low = to_low  # send our low strips down, receive the high neighbour's

@@ -94,7 +94,7 @@ def tracer_advection(c, transport_u, transport_v, w_top, dt, grid, dz):
     return -horizontal - flux_top + flux_bottom
 
 
-def momentum_advection(u, v, w_top, h, grid3, tan_q, radius):
+def momentum_advection(u, v, transports, w_top, h, grid3, tan_q, radius):
     """-(u.grad)u - w du/dz (+ spherical metric terms), energy-conserving.
 
     Every direction is written "flux form minus u times continuity" with centred
@@ -111,13 +111,15 @@ def momentum_advection(u, v, w_top, h, grid3, tan_q, radius):
 
     Metric terms (u v tan / a, -u^2 tan / a) act like an extra Coriolis
     parameter u tan(lat) / a and take the same energy-conserving corner form as
-    ``coriolis_at_u``: they do no work either. ``h``: level thicknesses;
-    ``w_top``: upward velocity through the top of each level at centres;
+    ``coriolis_at_u``: they do no work either. ``transports``: the volume
+    transports (u, v) [m3 s-1] through the faces of each level, the very
+    arrays whose divergence gave ``w_top``, the upward velocity through the
+    top of each level at centres (else continuity does not close and energy
+    is not conserved); ``h``: level thicknesses;
     ``tan_q``: tan(latitude) at corner rows (0 on a beta plane).
     Reach 1 in x and y."""
     g = grid3
-    transport_u = g.mask_u * u * g.dy_u * h
-    transport_v = g.mask_v * v * g.dx_v * h
+    transport_u, transport_v = transports
     transport_w = g.area_c * w_top
     # u control volume: east / west faces at centres, north / south at corners
     east = op.u_to_c(transport_u)

@@ -133,12 +133,10 @@ def _slow_momentum(geo, terms, fields, coeffs):
     u, v, temp, salt = fields["u"], fields["v"], fields["temp"], fields["salt"]
     rho = g.mask3_c * terms.eos.anomaly(temp, salt, g.z_centre[:, None, None])
     pressure = bc.hydrostatic_pressure(rho, g.dz, p.gravity, terms.eos.rho0)
-    div = g.mask3_c * op.divergence(
-        u * g.dy_u * dz * g.mask3_u, v * g.dx_v * dz * g.mask3_v, g
-    )
-    w = _zstar_velocity(geo, div)
+    transports = (u * g.dy_u * dz * g.mask3_u, v * g.dx_v * dz * g.mask3_v)
+    w = _zstar_velocity(geo, g.mask3_c * op.divergence(*transports, g))
     du, dv = bc.momentum_advection(
-        u, v, w, dz, geo.levels, geo.tan_q, geo.radius
+        u, v, transports, w, dz, geo.levels, geo.tan_q, geo.radius
     )
     du = du - g.mask3_u * op.grad_x(pressure, g)
     dv = dv - g.mask3_v * op.grad_y(pressure, g)

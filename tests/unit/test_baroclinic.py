@@ -15,21 +15,25 @@ from tests.basins import HIGH_LATITUDE, shelves_and_trough
 N, NZ = 12, 3
 
 
-@pytest.fixture
-def box(serial_context):
-    """A doubly periodic f-plane box, 3 levels (every sum is over a closed
+def periodic_box(serial_context, n=N, levels=NZ):
+    """A doubly periodic f-plane box of n x n cells (every sum is over a closed
     domain with no walls, so conservation is exact in the discrete sense)."""
     config = case_config("double_gyre").replace(
         **{
-            "grid.nx": N,
-            "grid.ny": N,
-            "grid.nz": NZ,
+            "grid.nx": n,
+            "grid.ny": n,
+            "grid.nz": levels,
             "grid.periodic_x": True,
             "grid.periodic_y": True,
             "physics.beta": 0.0,
         }
     )
     return build_model(config, serial_context)
+
+
+@pytest.fixture
+def box(serial_context):
+    return periodic_box(serial_context)
 
 
 def random_field(m, rng, scale, levels=NZ):
@@ -65,8 +69,9 @@ def test_coriolis_does_no_work(box):
 
 
 def _baroclinic_flow(m, rng):
-    """Random u, v on wet faces with no depth-integrated transport, and the w
-    continuity gives them: with no net column convergence the free surface
+    """Random u, v on wet faces with no depth-integrated transport, their
+    transports and the w continuity gives them: with no net column
+    convergence the free surface
     stays still, so continuity closes in every cell and energy conservation
     is exact (not only up to the surface's motion)."""
     geo = m.geometry
@@ -79,8 +84,9 @@ def _baroclinic_flow(m, rng):
 
     u = no_column_transport(g.mask3_u, geo.depth_u)
     v = no_column_transport(g.mask3_v, geo.depth_v)
-    div = g.mask3_c * op.divergence(u * g.dy_u * dz, v * g.dx_v * dz, g)
-    return u, v, bc.vertical_velocity(div)
+    transports = (u * g.dy_u * dz, v * g.dx_v * dz)
+    div = g.mask3_c * op.divergence(*transports, g)
+    return u, v, transports, bc.vertical_velocity(div)
 
 
 def test_momentum_advection_does_no_work_over_shelves_and_a_trough(serial_context):
@@ -93,8 +99,10 @@ def test_momentum_advection_does_no_work_over_shelves_and_a_trough(serial_contex
     m = PrimitiveModel(config, serial_context, bathymetry=shelves_and_trough())
     geo, rng = m.geometry, np.random.default_rng(5)
     g = geo.grid
-    u, v, w = _baroclinic_flow(m, rng)
-    du, dv = bc.momentum_advection(u, v, w, geo.dz3, geo.levels, geo.tan_q, geo.radius)
+    u, v, transports, w = _baroclinic_flow(m, rng)
+    du, dv = bc.momentum_advection(
+        u, v, transports, w, geo.dz3, geo.levels, geo.tan_q, geo.radius
+    )
     work_u = np.asarray(g.interior(g.area_u * geo.dz3 * u * du))
     work_v = np.asarray(g.interior(g.area_v * geo.dz3 * v * dv))
     total = exact_reference_sum(work_u) + exact_reference_sum(work_v)
@@ -112,25 +120,15 @@ def test_momentum_advection_does_no_work_over_shelves_and_a_trough(serial_contex
 def _shear_wave_error(serial_context, n):
     """max |error| / amplitude of the advection of v = sin(kx) by a uniform
     u = 0.3 m/s in a periodic f-plane box of n x n cells: exact -u k cos(kx)."""
-    config = case_config("double_gyre").replace(
-        **{
-            "grid.nx": n,
-            "grid.ny": n,
-            "grid.nz": 2,
-            "grid.periodic_x": True,
-            "grid.periodic_y": True,
-            "physics.beta": 0.0,
-        }
-    )
-    m = build_model(config, serial_context)
-    g = m.grid
-    k = 2 * np.pi / (n * config.grid.dx)
-    x = np.asarray(g.x_c)[None, None, :] + 0 * np.zeros((2, n, 1))
+    m = periodic_box(serial_context, n, levels=2)
+    g, geo = m.grid, m.geometry
+    k = 2 * np.pi / (n * m.config.grid.dx)
+    x = np.broadcast_to(np.asarray(g.x_c), (2, n, n))
     u = m.halo(g.pad(jnp.full((2, n, n), 0.3)))
     v = m.halo(g.pad(jnp.asarray(np.sin(k * x))))
-    still = jnp.zeros_like(u)
-    du, dv = bc.momentum_advection(u, v, still, m.geometry.dz3, m.geometry.levels,
-                                   m.geometry.tan_q, m.geometry.radius)
+    transports = (u * g.dy_u * geo.dz3, v * g.dx_v * geo.dz3)  # no divergence
+    du, dv = bc.momentum_advection(u, v, transports, jnp.zeros_like(u), geo.dz3,
+                                   geo.levels, geo.tan_q, geo.radius)
     np.testing.assert_array_equal(g.interior(du), 0.0)  # v(x) does not move u
     exact = -0.3 * k * np.cos(k * x)
     return float(np.max(np.abs(np.asarray(g.interior(dv)) - exact))) / (0.3 * k)
