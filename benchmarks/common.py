@@ -216,9 +216,11 @@ def triad_bandwidth(n: int = 2**24, repeat: int = 10) -> dict:
 
 
 def mpirun(
-    script: Path, ranks: int, args: list[str], timeout: float = 1800
+    script: Path, ranks: int, args: list[str], timeout: float | None = 1800,
+    capture: bool = True,
 ) -> subprocess.CompletedProcess:
     """Run ``script`` as a ``python -m mpi4py`` job of ``ranks`` ranks, one core each.
+    ``capture=False`` lets the job print as it goes (long runs show progress).
 
     Ranks are bound to cores while they fit (``--bind-to core``); beyond the core
     count they are oversubscribed, unbound and yield while waiting, and their
@@ -237,11 +239,11 @@ def mpirun(
     if ranks > cores:  # oversubscribed: a waiting rank yields its core
         env["OMPI_MCA_mpi_yield_when_idle"] = "1"
     out = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT
+        cmd, capture_output=capture, text=True, timeout=timeout, env=env, cwd=ROOT
     )
     if out.returncode != 0:
         raise RuntimeError(
-            f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}"
+            f"{' '.join(cmd)} failed ({out.returncode}):\n{(out.stderr or '')[-3000:]}"
         )
     return out
 

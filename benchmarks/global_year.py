@@ -4,9 +4,10 @@
         [--days 365] [--every 5] [--coastlines globe|idealised] [--ranks 2]
         [--out benchmarks/results/global_year.json]
 
-Runs ``python -m neuralogcm_hpc.run --case global --until-days DAYS`` (under
-mpirun with --ranks > 1) from rest under the analytic forcing, writing a
-snapshot and a checkpoint every --every days into --workdir. A year at 1.5
+Runs ``python -m neuralogcm_hpc.run --case global --until-days DAYS`` as an
+mpirun job of --ranks ranks (``benchmarks.common.mpirun``) from rest under
+the analytic forcing, writing a snapshot and a checkpoint every --every days
+into --workdir. A year at 1.5
 degrees takes hours on a small machine: stop it whenever, and the same
 command continues from the newest checkpoint (bit for bit, as any resumed
 run), then (re)writes the record from all snapshots so far:
@@ -25,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -57,18 +56,14 @@ def settings(args) -> list[str]:
 
 
 def run(args, workdir: Path) -> None:
-    cmd = [sys.executable, "-m", "neuralogcm_hpc.run"]
-    if args.ranks > 1:
-        launcher = Path(sys.executable).parent / "mpirun"
-        cmd = [str(launcher), "-n", str(args.ranks), "--bind-to", "none"]
-        cmd += ["--allow-run-as-root"] if os.geteuid() == 0 else []
-        cmd += [sys.executable, "-m", "mpi4py", "-m", "neuralogcm_hpc.run"]
-    cmd += ["--case", "global", "--until-days", str(args.days)]
-    cmd += [x for s in settings(args) for x in ("--set", s)]
-    cmd += ["--output", str(workdir / "out.zarr")]
-    cmd += ["--checkpoint-dir", str(workdir / "checkpoints")]
-    print(" ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=ROOT)
+    from benchmarks.common import mpirun
+
+    cli = ["--case", "global", "--until-days", str(args.days)]
+    cli += [x for s in settings(args) for x in ("--set", s)]
+    cli += ["--output", str(workdir / "out.zarr")]
+    cli += ["--checkpoint-dir", str(workdir / "checkpoints")]
+    mpirun(ROOT / "neuralogcm_hpc" / "run.py", args.ranks, cli, timeout=None,
+           capture=False)
 
 
 def analyse(args, workdir: Path) -> dict:
