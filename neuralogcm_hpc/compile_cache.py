@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from neuralogcm_hpc.user_cache import user_cache_dir
+
 ENV_VAR = "NEURALOGCM_COMPILATION_CACHE"  # a directory, or "off"; beats the config
 
 
@@ -17,8 +19,7 @@ def cache_dir(setting: str, env: dict | None = None) -> Path | None:
     if value.lower() == "off":
         return None
     if value.lower() == "auto":
-        base = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-        return Path(base) / "neuralogcm_hpc" / "jax"
+        return user_cache_dir("jax", env)
     return Path(value).expanduser()
 
 

@@ -47,9 +47,9 @@ class GridConfig:
         "m",
     )
     coastlines: str = setting(
-        "idealised",
-        "land of the `global` case: idealised continents, or globe = real "
-        "coastlines (global-land-mask, cells more than half land)",
+        "globe",
+        "land of the `global` case: globe = real coastlines (global-land-mask, "
+        "cells more than half land), or idealised continents",
         choices=("idealised", "globe"),
     )
     bathymetry: str = setting(

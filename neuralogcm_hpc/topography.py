@@ -3,18 +3,27 @@ coastlines of the ``global-land-mask`` package at the model's resolution."""
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import importlib.metadata
+import importlib.util
+import os
+import sys
+import warnings
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from neuralogcm_hpc.config import Config, ConfigError
+from neuralogcm_hpc.user_cache import user_cache_dir
 
 # global-land-mask ships GLOBE's 1 km mask: (21600, 43200) booleans, True =
 # ocean, rows from 90N southward, columns from 180W eastward, 1/120 degree apart
 _SAMPLES_PER_DEGREE = 120
 _ROWS_PER_READ = 720  # 6 degrees of latitude = 31 MB of mask per read
+_MASK_NAME = "globe_combined_mask_compressed.npz"
+_SHIPPED = Path(__file__).parent / "data"  # fractions of the default grids
 
 
 def from_store(config: Config) -> np.ndarray:
@@ -47,20 +56,64 @@ def land_fraction(
 ) -> np.ndarray:
     """Fraction (ny, nx) of each lon-lat cell's 1 km samples that are land.
 
-    The 933 MB mask is streamed from the package's compressed file a few
-    hundred rows at a time (importing ``global_land_mask.globe`` would load all
-    of it into every rank's memory). Samples count equally: within a 1.5-degree
-    cell cos(latitude) varies by < 3 % below 70 degrees.
+    Counting the 933 million samples takes ~15 s, so each grid's result is
+    kept: shipped with the package for the `global` case's default grids
+    (``neuralogcm_hpc/data``, made by ``python -m neuralogcm_hpc.topography``),
+    else in the user cache (``$XDG_CACHE_HOME/neuralogcm_hpc/land_fraction``),
+    where the first process of a run computes it while the others wait on a
+    ``flock`` and then read it (one count per node, not one per rank).
     """
-    import global_land_mask
+    edges = (lon_west, lon_east, lat_south, lat_north)
+    grid = (int(nx), int(ny), *map(float, edges))
+    name = _file_name(*grid)
+    if (_SHIPPED / name).exists():
+        return np.load(_SHIPPED / name)
+    directory = user_cache_dir("land_fraction")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        lock = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT)
+    except OSError:  # read-only home on a compute node: count, keep nothing
+        return count_land(*grid)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if we die
+        cached = _load_checked(directory / name, (ny, nx))
+        if cached is not None:
+            return cached
+        print(
+            f"counting land in {nx} x {ny} cells from global-land-mask "
+            f"(~15 s, once: kept in {directory})",
+            file=sys.stderr,
+            flush=True,
+        )
+        fraction = count_land(*grid)
+        _save_atomically(directory / name, fraction)
+        return fraction
+    finally:
+        os.close(lock)
 
-    path = Path(global_land_mask.__file__).parent / "globe_combined_mask_compressed.npz"
+
+def count_land(
+    nx: int,
+    ny: int,
+    lon_west: float,
+    lon_east: float,
+    lat_south: float,
+    lat_north: float,
+) -> np.ndarray:
+    """``land_fraction`` counted from global-land-mask's file.
+
+    The 933 MB mask is streamed from the package's compressed file a few
+    hundred rows at a time: importing ``global_land_mask`` would load all of
+    it (its ``__init__`` imports ``globe``, which reads the whole mask; peak
+    RSS 1.0 GB against ~0.1 GB streamed). Samples count equally: within a
+    1.5-degree cell cos(latitude) varies by < 3 % below 70 degrees.
+    """
     lon = -180.0 + np.arange(360 * _SAMPLES_PER_DEGREE) / _SAMPLES_PER_DEGREE
     column = np.floor((np.mod(lon - lon_west, 360.0)) * nx / (lon_east - lon_west))
     inside_x = column < nx
     column = np.where(inside_x, column, 0).astype(int)
     ocean, total = np.zeros((ny, nx)), np.zeros((ny, nx))
-    with zipfile.ZipFile(path) as archive, archive.open("mask.npy") as handle:
+    with zipfile.ZipFile(_mask_file()) as archive, archive.open("mask.npy") as handle:
         fmt = np.lib.format
         header = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
         shape, fortran, dtype = header[fmt.read_magic(handle)](handle)
@@ -78,6 +131,58 @@ def land_fraction(
                     np.bincount(column[inside_x], minlength=nx) * (row == j).sum()
                 )
     return 1.0 - ocean / np.maximum(total, 1)
+
+
+def _mask_file() -> Path:
+    """global-land-mask's mask file, found without importing the package."""
+    spec = importlib.util.find_spec("global_land_mask")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConfigError(
+            "grid.coastlines = globe needs the global-land-mask package: "
+            "pip install global-land-mask (or set grid.coastlines = idealised)"
+        )
+    return Path(spec.submodule_search_locations[0]) / _MASK_NAME
+
+
+def _file_name(*grid) -> str:
+    """The cache file of one grid; names the mask's version, so an upgraded
+    global-land-mask is counted afresh."""
+    nx, ny, west, east, south, north = grid
+    try:
+        version = importlib.metadata.version("global-land-mask")
+    except importlib.metadata.PackageNotFoundError:
+        version = "missing"
+    return (
+        f"land_fraction_{nx}x{ny}_lon{west!r}_{east!r}_lat{south!r}_{north!r}"
+        f"_glm{version}.npy"
+    )
+
+
+def _load_checked(path: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """The cached fraction, or None when absent or damaged (then recounted)."""
+    if not path.exists():
+        return None
+    try:
+        fraction = np.load(path)
+    except (OSError, ValueError, EOFError) as exc:
+        warnings.warn(f"recounting the damaged {path}: {exc}", stacklevel=3)
+        return None
+    if fraction.shape != shape or not np.all((fraction >= 0) & (fraction <= 1)):
+        warnings.warn(f"recounting the damaged {path}", stacklevel=3)
+        return None
+    return fraction
+
+
+def _save_atomically(path: Path, fraction: np.ndarray) -> None:
+    """Write to a temporary file and rename it: a reader never sees half a file."""
+    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            np.save(handle, fraction)
+        os.replace(tmp, path)
+    except OSError as exc:  # full or read-only: the run goes on without the cache
+        warnings.warn(f"cannot keep the land fraction in {path}: {exc}", stacklevel=3)
+        tmp.unlink(missing_ok=True)
 
 
 def globe_land(config: Config) -> np.ndarray:
@@ -115,3 +220,24 @@ def fill_bays(land: np.ndarray, periodic_x: bool) -> np.ndarray:
         if not enclosed.any():
             return land
         land |= enclosed
+
+
+# the `global` case's grids: 1.5 degrees (its default) and 3 degrees
+# (benchmarks/global_year.py, the slow 30-day test)
+SHIPPED_GRIDS = (
+    (240, 106, 0.0, 360.0, -80.0, 80.0),
+    (120, 53, 0.0, 360.0, -80.0, 80.0),
+)
+
+
+def ship() -> None:
+    """Count and write the land fractions shipped in ``neuralogcm_hpc/data``."""
+    _SHIPPED.mkdir(exist_ok=True)
+    for grid in SHIPPED_GRIDS:
+        path = _SHIPPED / _file_name(*grid)
+        np.save(path, count_land(*grid))
+        print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    ship()

@@ -1,4 +1,4 @@
-"""Case global: 1.5-degree global ocean, 23 levels, idealised or real coastlines."""
+"""Case global: 1.5-degree global ocean, 23 levels, real or idealised coastlines."""
 
 from __future__ import annotations
 
@@ -13,14 +13,13 @@ from neuralogcm_hpc.physics.forcing import sss_profile, sst_profile
 
 def config() -> Config:
     """240 x 106 cells (1.5 deg x 1.51 deg) from 80S to 80N, 23 levels to 4000 m
-    (10 m at the top), idealised continents and ridges, analytic forcing;
-    ``grid.coastlines = globe`` gives real coastlines (global-land-mask at the
-    model's resolution) with the idealised depth of ``shelf_profile``, and
-    ``grid.bathymetry`` a depth from data. With real coastlines a year is
-    bounded at this resolution and at 3 degrees (depth-weighted barotropic
-    Coriolis, energy-conserving momentum advection;
-    benchmarks/results/global_coastlines.md); not yet the default because
-    every process reads global-land-mask's 933 MB mask (15-30 s).
+    (10 m at the top), real coastlines (global-land-mask at the model's
+    resolution) with the idealised depth of ``shelf_profile``, analytic
+    forcing; ``grid.coastlines = idealised`` gives idealised continents and a
+    ridge, ``grid.bathymetry`` a depth from data. A year is bounded at this
+    resolution and at 3 degrees (depth-weighted barotropic Coriolis,
+    energy-conserving momentum advection;
+    benchmarks/results/global_coastlines.md).
 
     160 degrees of latitude do not divide into 1.5-degree rows; 106 rows
     (1.509 deg) keep the grid divisible by 2 ranks in y. dt = 1800 s;

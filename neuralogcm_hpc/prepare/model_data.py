@@ -52,6 +52,7 @@ def nature_config(nx: int = 60, ny: int = 32, nz: int = 8) -> Config:
             "grid.ny": ny,
             "grid.nz": nz,
             "grid.dz_surface": 10.0,
+            "grid.coastlines": "idealised",  # the land of sea_floor
             "time.dt": 5400.0,
             "physics.pe_barotropic_substeps": 16,
             "physics.viscosity": 2e5,

@@ -257,6 +257,7 @@ def test_global_coarse_wind_spin_up_is_bounded():
     # with the idealised continents; with the real coastlines 0.40, 0.57,
     # 0.67, 0.57 m/s at days 0.5-2.)
     coarse = {
+        "grid.coastlines": "idealised",  # where the figures above were measured
         "grid.nx": 60,
         "grid.ny": 26,
         "grid.nz": 6,
