@@ -100,7 +100,8 @@ def diagnostics(ds: xr.Dataset) -> dict[str, xr.DataArray]:
     energy = kinetic 1/2 rho0 sum(h |u|^2 A) + available potential 1/2 rho0 g
     sum(ssh^2 A) (J), with h the layer thickness (H + ssh for one layer);
     heat content = rho0 cp sum(temp dz A) (J) and salt = rho0 sum(salt dz A) / 1000
-    (kg) when the output has tracers. Land (NaN) cells are left out.
+    (kg) when the output has tracers. Land cells hold 0 in the output store
+    and so add nothing.
     """
     config = stored_config(ds)
     grid, physics = config.get("grid", {}), config.get("physics", {})

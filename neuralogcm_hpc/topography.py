@@ -12,6 +12,7 @@ import sys
 import warnings
 import zipfile
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -45,15 +46,23 @@ def from_store(config: Config) -> np.ndarray:
     return depth
 
 
+class CellGrid(NamedTuple):
+    """nx x ny lon-lat cells between the edges [degrees]."""
+
+    nx: int
+    ny: int
+    lon_west: float
+    lon_east: float
+    lat_south: float
+    lat_north: float
+
+    def normalised(self) -> CellGrid:
+        """Integers and floats: 0 and 0.0 name the same cache file."""
+        return CellGrid(int(self.nx), int(self.ny), *map(float, self[2:]))
+
+
 @functools.lru_cache(maxsize=4)
-def land_fraction(
-    nx: int,
-    ny: int,
-    lon_west: float,
-    lon_east: float,
-    lat_south: float,
-    lat_north: float,
-) -> np.ndarray:
+def land_fraction(grid: CellGrid) -> np.ndarray:
     """Fraction (ny, nx) of each lon-lat cell's 1 km samples that are land.
 
     Counting the 933 million samples takes ~15 s, so each grid's result is
@@ -63,9 +72,8 @@ def land_fraction(
     where the first process of a run computes it while the others wait on a
     ``flock`` and then read it (one count per node, not one per rank).
     """
-    edges = (lon_west, lon_east, lat_south, lat_north)
-    grid = (int(nx), int(ny), *map(float, edges))
-    name = _file_name(*grid)
+    grid = grid.normalised()
+    name = _file_name(grid)
     if (_SHIPPED / name).exists():
         return np.load(_SHIPPED / name)
     directory = user_cache_dir("land_fraction")
@@ -73,33 +81,26 @@ def land_fraction(
         directory.mkdir(parents=True, exist_ok=True)
         lock = os.open(directory / f"{name}.lock", os.O_RDWR | os.O_CREAT)
     except OSError:  # read-only home on a compute node: count, keep nothing
-        return count_land(*grid)
+        return count_land(grid)
     try:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if we die
-        cached = _load_checked(directory / name, (ny, nx))
+        cached = _load_checked(directory / name, (grid.ny, grid.nx))
         if cached is not None:
             return cached
         print(
-            f"counting land in {nx} x {ny} cells from global-land-mask "
+            f"counting land in {grid.nx} x {grid.ny} cells from global-land-mask "
             f"(~15 s, once: kept in {directory})",
             file=sys.stderr,
             flush=True,
         )
-        fraction = count_land(*grid)
+        fraction = count_land(grid)
         _save_atomically(directory / name, fraction)
         return fraction
     finally:
         os.close(lock)
 
 
-def count_land(
-    nx: int,
-    ny: int,
-    lon_west: float,
-    lon_east: float,
-    lat_south: float,
-    lat_north: float,
-) -> np.ndarray:
+def count_land(grid: CellGrid) -> np.ndarray:
     """``land_fraction`` counted from global-land-mask's file.
 
     The 933 MB mask is streamed from the package's compressed file a few
@@ -108,6 +109,7 @@ def count_land(
     RSS 1.0 GB against ~0.1 GB streamed). Samples count equally: within a
     1.5-degree cell cos(latitude) varies by < 3 % below 70 degrees.
     """
+    nx, ny, lon_west, lon_east, lat_south, lat_north = grid
     lon = -180.0 + np.arange(360 * _SAMPLES_PER_DEGREE) / _SAMPLES_PER_DEGREE
     column = np.floor((np.mod(lon - lon_west, 360.0)) * nx / (lon_east - lon_west))
     inside_x = column < nx
@@ -144,10 +146,10 @@ def _mask_file() -> Path:
     return Path(spec.submodule_search_locations[0]) / _MASK_NAME
 
 
-def _file_name(*grid) -> str:
+def _file_name(grid: CellGrid) -> str:
     """The cache file of one grid; names the mask's version, so an upgraded
     global-land-mask is counted afresh."""
-    nx, ny, west, east, south, north = grid
+    nx, ny, west, east, south, north = grid.normalised()
     try:
         version = importlib.metadata.version("global-land-mask")
     except importlib.metadata.PackageNotFoundError:
@@ -190,7 +192,7 @@ def globe_land(config: Config) -> np.ndarray:
     one-cell bays and dead-end channels filled (``fill_bays``)."""
     g = config.grid
     fraction = land_fraction(
-        g.nx, g.ny, g.lon_west, g.lon_east, g.lat_south, g.lat_north
+        CellGrid(g.nx, g.ny, g.lon_west, g.lon_east, g.lat_south, g.lat_north)
     )
     return fill_bays(fraction > 0.5, g.periodic_x)
 
@@ -225,8 +227,8 @@ def fill_bays(land: np.ndarray, periodic_x: bool) -> np.ndarray:
 # the `global` case's grids: 1.5 degrees (its default) and 3 degrees
 # (benchmarks/global_year.py, the slow 30-day test)
 SHIPPED_GRIDS = (
-    (240, 106, 0.0, 360.0, -80.0, 80.0),
-    (120, 53, 0.0, 360.0, -80.0, 80.0),
+    CellGrid(240, 106, 0.0, 360.0, -80.0, 80.0),
+    CellGrid(120, 53, 0.0, 360.0, -80.0, 80.0),
 )
 
 
@@ -234,8 +236,8 @@ def ship() -> None:
     """Count and write the land fractions shipped in ``neuralogcm_hpc/data``."""
     _SHIPPED.mkdir(exist_ok=True)
     for grid in SHIPPED_GRIDS:
-        path = _SHIPPED / _file_name(*grid)
-        np.save(path, count_land(*grid))
+        path = _SHIPPED / _file_name(grid)
+        np.save(path, count_land(grid))
         print(f"wrote {path}")
 
 

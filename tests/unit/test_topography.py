@@ -12,16 +12,16 @@ import pytest
 from neuralogcm_hpc import topography
 from neuralogcm_hpc.cases import case_config
 from neuralogcm_hpc.cases.global_ocean import bathymetry
-from neuralogcm_hpc.topography import count_land, fill_bays, land_fraction
+from neuralogcm_hpc.topography import CellGrid, count_land, fill_bays, land_fraction
 
-TEN_DEGREES = (36, 16, 0.0, 360.0, -80.0, 80.0)
+TEN_DEGREES = CellGrid(36, 16, 0, 360, -80, 80)
 
 
 def test_land_fraction_at_model_resolution_matches_the_continents():
     # 10 x 10-degree cells from 80S to 80N: ~29 % of the Earth is land, more of
     # it in the north; spot checks: central Africa and Asia land, mid-Pacific
     # and mid-Atlantic ocean
-    frac = count_land(*TEN_DEGREES)
+    frac = count_land(TEN_DEGREES)
     # streamed: importing the package would hold its whole 933 MB mask
     assert "global_land_mask" not in sys.modules
     lat = -75.0 + 10.0 * np.arange(16)
@@ -59,11 +59,11 @@ def test_shipped_fractions_are_the_counts():
     # the default grid's fraction ships with the package; it must be exactly
     # what counting gives (a stale file would silently move the coastlines)
     for grid in topography.SHIPPED_GRIDS:
-        assert (topography._SHIPPED / topography._file_name(*grid)).exists(), grid
+        assert (topography._SHIPPED / topography._file_name(grid)).exists(), grid
     default = topography.SHIPPED_GRIDS[0]
     g = case_config("global").grid
     assert default == (g.nx, g.ny, g.lon_west, g.lon_east, g.lat_south, g.lat_north)
-    assert np.array_equal(land_fraction(*default), count_land(*default))
+    assert np.array_equal(land_fraction(default), count_land(default))
 
 
 @pytest.fixture
@@ -72,9 +72,9 @@ def fake_count(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     calls = []
 
-    def count(nx, ny, *edges):
-        calls.append((nx, ny))
-        return np.full((ny, nx), 0.25)
+    def count(grid):
+        calls.append((grid.nx, grid.ny))
+        return np.full((grid.ny, grid.nx), 0.25)
 
     monkeypatch.setattr(topography, "count_land", count)
     land_fraction.cache_clear()
@@ -84,22 +84,22 @@ def fake_count(tmp_path, monkeypatch):
 
 def test_a_grid_is_counted_once_then_read_from_the_user_cache(fake_count):
     calls, directory = fake_count
-    first = land_fraction(*TEN_DEGREES)
+    first = land_fraction(TEN_DEGREES)
     land_fraction.cache_clear()  # a new process
-    again = land_fraction(*TEN_DEGREES)
+    again = land_fraction(TEN_DEGREES)
     assert calls == [(36, 16)] and np.array_equal(first, again)
     kept = [p.name for p in directory.iterdir() if not p.name.endswith(".lock")]
-    assert kept == [topography._file_name(*TEN_DEGREES)]  # no temporary left
+    assert kept == [topography._file_name(TEN_DEGREES)]  # no temporary left
 
 
 def test_a_damaged_cache_file_is_counted_again(fake_count):
     calls, directory = fake_count
-    land_fraction(*TEN_DEGREES)
-    path = directory / topography._file_name(*TEN_DEGREES)
+    land_fraction(TEN_DEGREES)
+    path = directory / topography._file_name(TEN_DEGREES)
     path.write_bytes(path.read_bytes()[:100])  # cut short, as by a full disk
     land_fraction.cache_clear()
     with pytest.warns(UserWarning, match="recounting the damaged"):
-        fraction = land_fraction(*TEN_DEGREES)
+        fraction = land_fraction(TEN_DEGREES)
     assert len(calls) == 2 and np.all(fraction == 0.25)
     assert np.all(np.load(path) == 0.25)  # and rewritten whole
 
@@ -110,7 +110,7 @@ def test_an_unwritable_cache_still_gives_the_fraction(fake_count, tmp_path):
     directory.write_text("a file where the directory should be")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert np.all(land_fraction(*TEN_DEGREES) == 0.25)
+        assert np.all(land_fraction(TEN_DEGREES) == 0.25)
     assert calls == [(36, 16)]
 
 
@@ -121,13 +121,14 @@ def test_processes_starting_together_count_once(tmp_path):
         f"""
         import os, time, numpy as np
         from neuralogcm_hpc import topography
-        def count(nx, ny, *edges):
+        def count(grid):
             with open({str(tmp_path / "counts")!r}, "a") as log:
                 log.write(f"{{os.getpid()}}\\n")
             time.sleep(1.0)
-            return np.full((ny, nx), 0.5)
+            return np.full((grid.ny, grid.nx), 0.5)
         topography.count_land = count
-        assert (topography.land_fraction{TEN_DEGREES} == 0.5).all()
+        grid = topography.CellGrid{tuple(TEN_DEGREES)}
+        assert (topography.land_fraction(grid) == 0.5).all()
         """
     )
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
