@@ -72,7 +72,6 @@ def land_fraction(grid: CellGrid) -> np.ndarray:
     where the first process of a run computes it while the others wait on a
     ``flock`` and then read it (one count per node, not one per rank).
     """
-    grid = grid.normalised()
     name = _file_name(grid)
     if (_SHIPPED / name).exists():
         return np.load(_SHIPPED / name)

@@ -104,7 +104,7 @@ def test_a_damaged_cache_file_is_counted_again(fake_count):
     assert np.all(np.load(path) == 0.25)  # and rewritten whole
 
 
-def test_an_unwritable_cache_still_gives_the_fraction(fake_count, tmp_path):
+def test_an_unwritable_cache_still_gives_the_fraction(fake_count):
     calls, directory = fake_count
     directory.parent.mkdir(parents=True)
     directory.write_text("a file where the directory should be")
